@@ -1,0 +1,31 @@
+# `make test` and `make demo` create .venv when missing. torch is installed first, pinned to
+# 2.13.0: on CPU-only machines that resolves to the local CPU wheel, while an unpinned torch
+# would download gigabytes of CUDA libraries.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mnas-pred-installed
+DEMO_DIR ?= demo-out
+
+.PHONY: install test lint demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+demo: $(STAMP)
+	DEMO_DIR=$(DEMO_DIR) $(PY) bench/demo.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,3 @@
+from mnas_pred.cli import run
+
+run()

@@ -1,0 +1,53 @@
+"""The ``mnas-pred`` command line.
+
+:func:`main` is the console-script entry point. It runs the typer app without click's own
+error handling so that every user error, from click or from the library, ends as one line on
+stderr and exit code 2, without a traceback; Ctrl-C ends with exit code 130.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from mnas_pred.cli._app import app, err_console
+from mnas_pred.errors import MnasPredError
+
+# Command modules register themselves on `app` when imported. Stage modules that are not
+# present yet (or whose optional dependencies are missing) are skipped.
+for _module in ("core", "profiling", "predicting", "searching"):
+    try:
+        importlib.import_module(f"mnas_pred.cli.{_module}")
+    except ModuleNotFoundError as _e:
+        if _e.name != f"mnas_pred.cli.{_module}":
+            raise
+
+
+def _fail(message: str, code: int = 2) -> int:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = app(args=argv, prog_name="mnas-pred", standalone_mode=False)
+    except MnasPredError as e:
+        return _fail(str(e))
+    except typer.TyperException as e:  # usage errors: unknown option, bad value, missing argument
+        ctx = getattr(e, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        return _fail(f"{e.format_message()}{where}")
+    except (KeyboardInterrupt, typer.Abort):
+        return _fail("interrupted; everything measured so far is saved, re-run the same command to resume", 130)
+    except typer.Exit as e:
+        return e.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+__all__ = ["app", "main", "run"]

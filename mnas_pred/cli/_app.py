@@ -1,0 +1,50 @@
+"""The typer application and the small helpers every command module shares.
+
+Commands live in one module per stage (``core``, and the profiler, predictor and search modules
+that register themselves on :data:`app`); each parses its options, calls one library function and
+prints. Errors are turned into one line and exit code 2 by :func:`mnas_pred.cli.main`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="mnas-pred",
+    help=(
+        "Hardware-aware neural architecture search with measured latency.\n\n"
+        "Pipeline: profile-device (measure sampled networks on your device) -> fit-predictor "
+        "(LightGBM latency model) -> search --use-predictor (MnasNet PPO search)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Piped output gets a wide fixed width so tables are not truncated to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+SpaceOption = Annotated[
+    Optional[Path],
+    typer.Option("--space", help="Search-space file (TOML or JSON); default: the MnasNet paper's space.",
+                 dir_okay=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+ResolutionOption = Annotated[
+    Optional[int], typer.Option("--resolution", min=8, help="Input resolution (default: the space's, 224).")
+]
+
+
+def print_json(obj: Any) -> None:
+    """JSON to stdout, bypassing rich so that nothing is wrapped or highlighted."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()

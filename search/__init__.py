@@ -1,0 +1,1 @@
+"""MnasNet search: controller, PPO, reward, strategies, accuracy and latency oracles."""
