@@ -120,8 +120,9 @@ def read_layer_csv(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise MnasPredError(f"'{path}' has no rows", "give a file with measurements")
     lat = pd.to_numeric(df["latency_ms"], errors="coerce")
-    if lat.isna().any() or (lat <= 0).any():
-        row = int(np.flatnonzero(lat.isna() | (lat <= 0))[0]) + 2
-        raise MnasPredError(f"'{path}' line {row}: latency_ms must be a positive number", "fix or drop that row")
+    # Zero is a real measurement (a skip op under TensorRT costs nothing); negative is not.
+    if lat.isna().any() or (lat < 0).any():
+        row = int(np.flatnonzero(lat.isna() | (lat < 0))[0]) + 2
+        raise MnasPredError(f"'{path}' line {row}: latency_ms must be a non-negative number", "fix or drop that row")
     df["latency_ms"] = lat
     return normalize_layer_table(df)

@@ -84,7 +84,10 @@ def export(
     if json_out:
         print_json(info)
         return
-    diff = f", ONNX Runtime matches PyTorch (max abs diff {info['max_abs_diff']:.1e})" if check else ""
+    diff = (
+        f", ONNX Runtime matches PyTorch (max abs diff {info['max_abs_diff']:.1e} on outputs up to "
+        f"{info['output_max_abs']:.2g})" if check else ""
+    )
     console.print(f"wrote {info['onnx']} ({info['bytes'] / 1e6:.1f} MB, sha256 {info['sha256'][:12]}){diff}")
 
 
