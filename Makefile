@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The real adb binary for the highest-fidelity phone tests; --no-deps because its Python
+	# client's dependencies (requests, Pillow, ...) are not needed to run the binary.
+	$(PY) -m pip install --quiet --no-deps 'adbutils>=2.12'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -1,1 +1,91 @@
-"""Device profiler: real per-layer and end-to-end latency of ONNX models on a device."""
+"""Device profiler: real per-layer and end-to-end latency of ONNX models on a device.
+
+* :class:`~device_profiler._base.Device` is the extension point (``info()``, ``time_model()``);
+  devices: :class:`~device_profiler.local.LocalDevice` (ONNX Runtime CPU here, the default),
+  ``device_profiler.adb.AdbDevice`` (Android over adb), ``device_profiler.ssh.SshDevice``
+  (Linux boards over ssh).
+* :mod:`device_profiler.protocol` is the measurement protocol every device shares:
+  ``measure_arch(device, arch, resolution, settings) -> Measurement`` and
+  ``profile(device, archs, store, settings, resolution, progress)``.
+
+This module imports nothing heavy (no torch, no onnxruntime): the worker processes and the CLI's
+start-up stay fast, and the adb/ssh devices are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+
+
+def _missing(kind: str, flag: str, e: ImportError) -> DeviceError:
+    return DeviceError(f"{kind} devices ({flag}) are not available in this installation ({e})",
+                       "run without it to measure on the local CPU")
+
+
+def open_device(
+    serial: str | None = None,
+    ssh: str | None = None,
+    *,
+    adb: str | None = None,
+    perf_test: str | None = None,
+    ort_lib: str | None = None,
+    cpus: list[int] | None = None,
+) -> Device:
+    """The device the user selected: ``serial`` → Android over adb, ``ssh`` → a Linux board,
+    neither → the local CPU. Only the chosen device's module is imported."""
+    if serial and ssh:
+        raise DeviceError("both --serial and --ssh were given", "choose one device per run")
+    if serial:
+        try:
+            from device_profiler.adb import AdbDevice
+        except ImportError as e:
+            raise _missing("Android", "--serial", e) from None
+        return AdbDevice(serial, adb=adb, perf_test=perf_test, ort_lib=ort_lib)
+    if ssh:
+        try:
+            from device_profiler.ssh import SshDevice
+        except ImportError as e:
+            raise _missing("Linux-board", "--ssh", e) from None
+        return SshDevice(ssh)
+    from device_profiler.local import LocalDevice
+
+    return LocalDevice(cpus=cpus)
+
+
+def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = None) -> list[dict]:
+    """Usable devices: the local CPU, every adb device with its state, and the ssh hosts given.
+    A missing adb binary is a note in the list, not an error: the local device still works."""
+    from device_profiler.local import LocalDevice, cpu_model
+
+    info = LocalDevice().info()  # identity only: starts no worker
+    rows = [{"kind": "local", "id": "local", "state": "ready", "model": cpu_model(),
+             "key": info.key, "note": f"onnxruntime {info.runtime_version}, {info.properties['cpu_count']} cores"}]
+    try:
+        from device_profiler.adb import list_adb_devices
+    except ImportError:
+        list_adb_devices = None
+    if list_adb_devices is not None:
+        try:
+            for d in list_adb_devices(adb=adb):
+                serial = d.get("serial", "")
+                rows.append({"kind": "adb", "id": serial, "state": d.get("state", ""), "model": d.get("model", ""),
+                             "key": f"adb:{serial}", "note": d.get("note", "")})
+        except DeviceError as e:
+            rows.append({"kind": "adb", "id": "", "state": "unavailable", "model": "", "key": "", "note": str(e)})
+    try:
+        from device_profiler.ssh import list_ssh_hosts
+    except ImportError:
+        list_ssh_hosts = None
+    if list_ssh_hosts is not None and ssh_hosts:
+        for h in list_ssh_hosts(list(ssh_hosts)):  # connects to each host to check it is usable
+            note = h.get("fix") or (f"onnxruntime {h['onnxruntime']}" if h.get("onnxruntime") else "")
+            rows.append({"kind": "ssh", "id": h["host"], "state": h.get("state", ""), "model": h.get("model", ""),
+                         "key": f"ssh:{h['host']}", "note": note})
+    else:
+        for host in ssh_hosts:
+            rows.append({"kind": "ssh", "id": host, "state": "configured", "model": "", "key": f"ssh:{host}",
+                         "note": f"measured with: mnas-pred profile-device --ssh {host}"})
+    return rows
+
+
+__all__ = ["Device", "DeviceError", "DeviceInfo", "MeasureSettings", "RawTiming", "list_devices", "open_device"]

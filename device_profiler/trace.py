@@ -11,6 +11,7 @@ and fused nodes keep the name of their first node, so the first path component i
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,16 +63,24 @@ def layer_of_node(node_name: str, layer_names: set[str] | frozenset[str]) -> str
 
 
 def layer_times_ms(
-    events: list[tuple[str, str, float, int]], runs: int, layer_names: list[str]
+    events: list[tuple[str, str, float, int]], runs: int, layer_names: list[str], reduce: str = "mean"
 ) -> dict[str, float]:
-    """Median-free mean time per run of each layer (ms), in network order; nodes that belong to
-    no layer (graph inputs/outputs, reshapes the exporter adds) are summed under ``other``."""
+    """Time per run of each layer (ms), in network order; nodes that belong to no layer (graph
+    inputs/outputs, reshapes and layout reorders the exporter or runtime adds) are summed under
+    ``other``. ``reduce="mean"`` averages over the ``runs`` profiled runs; ``reduce="median"``
+    takes each layer's median over the runs, which a transient slowdown of one run on a shared
+    machine does not move (falls back to the mean when the events carry no run index)."""
     names = frozenset(layer_names)
     per_run: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for node, _op, dur_us, run in events:
         per_run[layer_of_node(node, names)][run] += dur_us / 1000.0
+    run_ids = sorted({run for *_, run in events})
+    use_median = reduce == "median" and run_ids and run_ids != [-1]
     result = {}
     for name in [*layer_names, UNMAPPED]:
         if name in per_run:
-            result[name] = sum(per_run[name].values()) / max(runs, 1)
+            if use_median:
+                result[name] = float(statistics.median(per_run[name].get(r, 0.0) for r in run_ids))
+            else:
+                result[name] = sum(per_run[name].values()) / max(runs, 1)
     return result

@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from device_profiler._base import DeviceError
 from mnas_pred.cli._app import app, err_console
 from mnas_pred.errors import MnasPredError
 
@@ -33,7 +34,7 @@ def _fail(message: str, code: int = 2) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="mnas-pred", standalone_mode=False)
-    except MnasPredError as e:
+    except (MnasPredError, DeviceError) as e:  # DeviceError: not found, unauthorized, lost (fix included)
         return _fail(str(e))
     except typer.TyperException as e:  # usage errors: unknown option, bad value, missing argument
         ctx = getattr(e, "ctx", None)

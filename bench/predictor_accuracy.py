@@ -1,0 +1,122 @@
+"""Predictor accuracy against the baselines (design.md §9). Measures and reports; never fails on a number.
+
+Two experiments:
+
+* layer level, ``--csv PATH`` (e.g. ../shared/data/hwnasbench_fbnet_ops.csv): per device,
+  k-fold cross-validation over layer configurations of lgbm, rf, flops and lut;
+* model level, ``--db FILE`` (a measurement store from ``mnas-pred profile-device``): train on
+  ``--train`` networks, test on ``--test`` *other* networks (layers of test networks never seen),
+  lgbm vs rf vs flops vs lut, at model and layer level.
+
+    .venv/bin/python bench/predictor_accuracy.py --csv ../shared/data/hwnasbench_fbnet_ops.csv \
+        --db measurements.db --out bench/out/predictor_accuracy
+
+Writes ``report.md`` and ``results.json`` (and the model-level plots) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from predictors import PREDICTORS, make_predictor
+from predictors.data import from_layer_csvs, from_store, read_measurements_csv
+from predictors.evaluation import cross_validate, predict_on, summarize
+from predictors.report import metrics_table_md
+
+KINDS = ("lgbm", "rf", "flops", "lut")
+
+
+def layer_level(csv: Path, folds: int, seed: int) -> dict:
+    devices = sorted(read_measurements_csv(csv)["device"].astype(str).unique())
+    out = {}
+    for device in devices:
+        data = from_layer_csvs([csv], device)
+        t0 = time.perf_counter()
+        ev = cross_validate(data, {k: (lambda k=k: make_predictor(k)) for k in KINDS}, folds, seed)
+        out[device] = {"n_configs": len(data.layers), "seconds": round(time.perf_counter() - t0, 1), **ev.as_dict()}
+        m = ev.metrics["layer"]
+        print(f"{device}: " + ", ".join(f"{k} {m[k]['within_10pct']:.1f}% ±10% / MAPE {m[k]['mape']:.1f}%" for k in KINDS), flush=True)
+    return out
+
+
+def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, max_cv: float | None = None) -> dict:
+    from predictors.evaluation import model_holdout
+
+    data = from_store(db)
+    n_dropped = 0
+    if max_cv is not None:
+        # A data-quality filter, not a tuning knob: on a shared machine some measurements are
+        # taken while other work runs (coefficient of variation of the timed runs far above the
+        # usual few percent); they measure the contention, not the network.
+        keep = data.models.loc[data.models["cv"] <= max_cv, "model_key"]
+        n_dropped = int(data.models["model_key"].nunique() - keep.nunique())
+        data = data.subset_models(keep)
+    n_networks = data.models["model_key"].nunique()
+    if n_networks < n_train + n_test:
+        print(f"model level: {db} holds {n_networks} networks, fewer than {n_train}+{n_test}; using half/half", file=sys.stderr)
+        n_train = n_networks // 2
+        n_test = n_networks - n_train
+    train, test = model_holdout(data, n_train, n_test, seed)
+    t0 = time.perf_counter()
+    fitted = {k: make_predictor(k).fit(train) for k in KINDS}
+    fit_s = time.perf_counter() - t0
+    ev = summarize(predict_on(fitted, test), f"holdout: train {n_train} networks, test {n_test} others", 0)
+    from predictors.report import write_report
+
+    write_report(ev, out_dir / "model_level", f"model-level accuracy on {data.devices[0]}",
+                 {"database": db, "train networks": n_train, "test networks": n_test})
+    m = ev.metrics["model"]
+    print("model level: " + ", ".join(f"{k} {m[k]['within_10pct']:.1f}% ±10%, Spearman {m[k]['spearman']:.3f}" for k in KINDS), flush=True)
+    models = data.models
+    return {
+        "database": str(db), "device": data.devices, "n_networks": int(n_networks), "n_train": n_train, "n_test": n_test,
+        "fit_seconds": round(fit_s, 1), "max_cv": max_cv, "n_dropped_by_max_cv": n_dropped, "resolutions": sorted(int(r) for r in models["resolution"].unique()),
+        "measurement_cv_median": float(models["cv"].median()) if "cv" in models else None,
+        "layer_sum_ratio_median": float((models["layer_sum_ms"] / models["latency_ms"]).median()) if "layer_sum_ms" in models else None,
+        "calibration_lgbm": fitted["lgbm"].calibration_,
+        **ev.as_dict(),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--csv", type=Path, help="per-layer CSV (design.md §3 schema), e.g. ../shared/data/hwnasbench_fbnet_ops.csv")
+    ap.add_argument("--db", type=Path, help="measurement store for the model-level experiment")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--train", type=int, default=100)
+    ap.add_argument("--test", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-cv", type=float, help="model level: drop measurements whose run-to-run CV exceeds this")
+    ap.add_argument("--out", type=Path, default=Path("bench/out/predictor_accuracy"))
+    args = ap.parse_args(argv)
+    if args.csv is None and args.db is None:
+        ap.error("give --csv and/or --db")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {"kinds": list(KINDS), "params": {k: make_predictor(k).get_params() for k in PREDICTORS}}
+    lines = ["# Predictor accuracy", ""]
+    if args.csv is not None:
+        results["layer_level"] = layer_level(args.csv, args.folds, args.seed)
+        lines += [f"## Layer level: {args.csv}, {args.folds}-fold CV by configuration", ""]
+        for device, r in results["layer_level"].items():
+            lines += [f"#### {device} ({r['n_configs']} configurations with latency > 0)", "", metrics_table_md(r["metrics"])]
+    if args.db is not None:
+        results["model_level"] = model_level(args.db, args.train, args.test, args.seed, args.out, args.max_cv)
+        r = results["model_level"]
+        lines += [f"## Model level: {r['database']} ({r['n_networks']} networks, device {', '.join(r['device'])})", "",
+                  f"Train on {r['n_train']} networks, test on {r['n_test']} others"
+                  + (f" (dropped {r['n_dropped_by_max_cv']} networks with CV > {r['max_cv']})" if r["max_cv"] is not None else "")
+                  + ". Median measurement CV "
+                  f"{r['measurement_cv_median']}, median per-layer-sum / end-to-end {r['layer_sum_ratio_median']}.", "",
+                  metrics_table_md(r["metrics"]), "Plots: model_level/."]
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (args.out / "report.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Profiler repeatability, throughput and per-layer additivity on the local device.
+
+Runs ``mnas-pred profile-device`` twice as separate processes into separate stores, on the same
+sampled architectures (224x224, one thread, the default protocol): run A measures
+``--additivity-models`` (default 20) models, run B the first ``--models`` (default 10) of them.
+Reports
+
+* the relative difference of each model's median latency between the two runs
+  (|A - B| / mean(A, B)); the median of it is the headline (target <= 3%),
+* models per hour of each run, end to end (sampling, export, measurement, storage;
+  target >= 3,000 at 224x224, one thread),
+* the per-layer sum / end-to-end median ratio of every model of run A (target: within 15%).
+
+Writes ``bench/out/profiler_repeatability.json`` and ``.md`` and prints a summary. A benchmark,
+not a test: it never fails on a number. The load average is recorded with the numbers because
+a shared machine moves them.
+
+    .venv/bin/python bench/profiler_repeatability.py [--models 10] [--additivity-models 20] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mnas_pred.store import MeasurementStore
+
+OUT = Path(__file__).resolve().parent / "out"
+CLI = [sys.executable, "-m", "mnas_pred"]
+
+
+def profile_run(db: Path, n: int, seed: int, resolution: int, threads: int, extra: list[str]) -> dict:
+    cmd = [*CLI, "profile-device", "--db", str(db), "--num-models", str(n), "--seed", str(seed),
+           "--resolution", str(resolution), "--threads", str(threads), "--json", *extra]
+    print("$", " ".join(cmd[2:]).replace(str(db), db.name), flush=True)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"profile-device failed: {res.stderr.strip()}")
+    return json.loads(res.stdout)
+
+
+def quantiles(xs: list[float]) -> dict:
+    qs = statistics.quantiles(xs, n=10) if len(xs) > 1 else [xs[0]] * 9
+    return {"n": len(xs), "min": min(xs), "p10": qs[0], "median": statistics.median(xs), "p90": qs[-1],
+            "max": max(xs)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", type=int, default=10)
+    ap.add_argument("--additivity-models", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resolution", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("extra", nargs="*", help="more profile-device options, after --")
+    args = ap.parse_args()
+    n_a = max(args.models, args.additivity_models)
+    load_before = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="mnas-pred-bench-"))
+    try:
+        run_a = profile_run(tmp / "a.db", n_a, args.seed, args.resolution, args.threads, args.extra)
+        run_b = profile_run(tmp / "b.db", args.models, args.seed, args.resolution, args.threads, args.extra)
+        with MeasurementStore(tmp / "a.db", create=False) as sa, MeasurementStore(tmp / "b.db", create=False) as sb:
+            fa, fb = sa.models_frame(), sb.models_frame()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()
+
+    both = fa.merge(fb, on="arch", suffixes=("_a", "_b"))
+    rel = ((both["latency_ms_a"] - both["latency_ms_b"]).abs() / ((both["latency_ms_a"] + both["latency_ms_b"]) / 2))
+    ratios = fa["layer_sum_ratio"].dropna().tolist()
+    per_model = [
+        {"arch": r.arch, "macs_m": round(r.macs_a / 1e6, 1), "latency_a_ms": round(r.latency_ms_a, 3),
+         "latency_b_ms": round(r.latency_ms_b, 3), "rel_diff": round(d, 4), "cv_a": round(r.cv_a, 4),
+         "cv_b": round(r.cv_b, 4), "attempts_a": int(r.attempts_a), "attempts_b": int(r.attempts_b),
+         "layer_sum_ratio_a": round(r.layer_sum_ratio_a, 4)}
+        for r, d in zip(both.itertuples(), rel)
+    ]
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"host": platform.node(), "cpu": fa["device_model"].iloc[0], "cpus": os.cpu_count(),
+                    "load_avg_before": load_before, "load_avg_after": load_after},
+        "resolution": args.resolution, "threads": args.threads, "settings": run_a["settings"],
+        "repeatability": {
+            "models": len(both), "median_rel_diff": float(rel.median()), "mean_rel_diff": float(rel.mean()),
+            "max_rel_diff": float(rel.max()), "within_3pct": int((rel <= 0.03).sum()), "target_median": 0.03,
+        },
+        "throughput": {
+            "run_a": {"models": run_a["measured"], "seconds": run_a["seconds"], "models_per_hour": run_a["models_per_hour"]},
+            "run_b": {"models": run_b["measured"], "seconds": run_b["seconds"], "models_per_hour": run_b["models_per_hour"]},
+            "target_models_per_hour": 3000,
+        },
+        "additivity": {**quantiles(ratios), "within_15pct": sum(abs(x - 1) <= 0.15 for x in ratios),
+                       "definition": "per-layer sum (profiled session) / end-to-end median"},
+        "per_model": per_model,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "profiler_repeatability.json").write_text(json.dumps(report, indent=2) + "\n")
+    rep, thr, add = report["repeatability"], report["throughput"], report["additivity"]
+    lines = [
+        "# Profiler repeatability, throughput and per-layer additivity", "",
+        f"{report['when']}, {report['machine']['cpu']} ({report['machine']['cpus']} CPUs), "
+        f"load average {load_before[0]:.2f} before / {load_after[0]:.2f} after; "
+        f"{args.resolution}x{args.resolution}, {args.threads} thread(s), settings {json.dumps(run_a['settings'])}.", "",
+        "| metric | value | target |", "| --- | --- | --- |",
+        f"| median relative difference between two runs ({rep['models']} models) | {rep['median_rel_diff']:.2%} "
+        f"(mean {rep['mean_rel_diff']:.2%}, max {rep['max_rel_diff']:.2%}, {rep['within_3pct']} within 3%) | <= 3% |",
+        f"| models per hour, run A ({thr['run_a']['models']} models) | {thr['run_a']['models_per_hour']:,} | >= 3,000 |",
+        f"| models per hour, run B ({thr['run_b']['models']} models) | {thr['run_b']['models_per_hour']:,} | >= 3,000 |",
+        f"| per-layer sum / end-to-end ({add['n']} models) | median {add['median']:.3f}, p10 {add['p10']:.3f}, "
+        f"p90 {add['p90']:.3f}, range {add['min']:.3f}-{add['max']:.3f}; {add['within_15pct']}/{add['n']} within 15% "
+        "| each within 15% |", "",
+        "| model | MACs (M) | run A ms | run B ms | rel. diff | CV A | CV B | layers/e2e A |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(f"| `{m['arch'][:40]}...` | {m['macs_m']} | {m['latency_a_ms']} | {m['latency_b_ms']} | {m['rel_diff']:.2%} "
+          f"| {m['cv_a']:.3f} | {m['cv_b']:.3f} | {m['layer_sum_ratio_a']:.3f} |" for m in per_model),
+        "",
+    ]
+    (args.out / "profiler_repeatability.md").write_text("\n".join(lines))
+    print("\n".join(lines[4:10]))
+    print(f"wrote {args.out / 'profiler_repeatability.json'} and .md")
+
+
+if __name__ == "__main__":
+    main()

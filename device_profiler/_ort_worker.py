@@ -1,0 +1,133 @@
+"""The worker process of the local device: times one ONNX model with ONNX Runtime and exits.
+
+Run as ``python _ort_worker.py`` (by file path, so that it imports nothing from the project and
+starts fast). It reads one JSON request from stdin, writes one JSON result line to stdout and
+exits. The parent starts it *before* it needs it (while the next model is being exported), so
+the ~0.3 s import of onnxruntime overlaps with the export instead of adding to every
+measurement. One process per model: a crash or hang costs only that model, and every model
+starts from the same process state (allocator, arena, caches).
+
+JSON both ways, never pickle: the request names a file, the answer is numbers and a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+
+def _session(model: str, threads: int, profile_prefix: str | None) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # graph_optimization_level is left at ONNX Runtime's default on purpose (design.md §4:
+    # the default fuses Conv+activation+Add; other levels are much slower).
+    so.log_severity_level = 3
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+
+def _feeds(sess: ort.InferenceSession) -> dict:
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for inp in sess.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        feeds[inp.name] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+def measure(req: dict) -> dict:
+    cpus = req.get("cpus")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    niceness = None
+    if req.get("nice") is not None and hasattr(os, "setpriority"):
+        # Best effort: a higher priority than the machine's other work makes a shared machine's
+        # interference rarer; without the privilege the worker runs at normal priority.
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, int(req["nice"]))
+        except OSError:
+            pass
+    if hasattr(os, "getpriority"):
+        niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    threads = int(req["threads"])
+    t0 = time.perf_counter()
+    sess = _session(req["model"], threads, None)
+    session_s = time.perf_counter() - t0
+    feeds = _feeds(sess)
+    run = sess.run
+    for _ in range(int(req["warmup"])):
+        run(None, feeds)
+    # CPU time of the process next to the wall time of every run: on a shared machine the
+    # slow runs are the ones during which this process was not running (another process on
+    # the core, or the hypervisor), and cpu/wall shows exactly which those were.
+    samples, cpu = [], []
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
+    for _ in range(int(req["runs"])):
+        c, a = cpu_clock(), clock()
+        run(None, feeds)
+        b, d = clock(), cpu_clock()
+        samples.append((b - a) / 1e6)
+        cpu.append((d - c) / 1e6)
+    del sess
+
+    profile_path, profile_warmup = None, int(req.get("profile_warmup", 2))
+    profile_on_cpu: list[float] = []
+    if int(req.get("profile_runs", 0)) > 0:
+        # A separate session: profiling adds overhead, so its runs never enter the end-to-end
+        # samples. Its first runs are warm-up and are dropped by the parser.
+        # Runs during which the process was preempted do not count towards profile_runs (their
+        # node times include the wait; the parent drops them): up to 4x more runs are taken to
+        # get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
+        psess = _session(req["model"], threads, req["profile_prefix"])
+        wanted, clean, cap = int(req["profile_runs"]), 0, profile_warmup + 5 * int(req["profile_runs"])
+        min_on_cpu = float(req.get("min_on_cpu", 0.9))
+        while len(profile_on_cpu) < cap and (len(profile_on_cpu) < profile_warmup + wanted or clean < wanted):
+            c, a = cpu_clock(), clock()
+            psess.run(None, feeds)
+            b, d = clock(), cpu_clock()
+            profile_on_cpu.append((d - c) / max(b - a, 1))
+            if len(profile_on_cpu) > profile_warmup and profile_on_cpu[-1] >= min_on_cpu:
+                clean += 1
+        profile_path = psess.end_profiling()
+    return {
+        "samples_ms": samples,
+        "cpu_ms": cpu,
+        "profile_on_cpu": profile_on_cpu,
+        "profile_path": profile_path,
+        "profile_warmup": profile_warmup,
+        "affinity": affinity,
+        "nice": niceness,
+        "pid": os.getpid(),
+        "session_s": session_s,
+        "ort_version": ort.__version__,
+    }
+
+
+def main() -> int:
+    ready = {"ready": True, "pid": os.getpid(), "ort_version": ort.__version__}
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line.strip():  # the parent closed us without work (shutdown of a standby worker)
+        return 0
+    try:
+        out = measure(json.loads(line))
+    except Exception as e:  # reported to the parent as one line; it decides what to do
+        out = {"error": f"{type(e).__name__}: {e}"}
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

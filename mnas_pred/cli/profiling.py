@@ -1,0 +1,182 @@
+"""Profiler commands: ``devices``, ``profile-device``, ``measurements``."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mnas_pred.cli._app import JsonOption, ResolutionOption, SpaceOption, app, console, err_console, print_json
+from mnas_pred.errors import MnasPredError
+
+DEFAULT_DB = Path("measurements.db")
+
+SerialOption = Annotated[Optional[str], typer.Option("--serial", help="Android device serial (see `mnas-pred devices`).")]
+SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as user@host or host (ssh config, keys and jump hosts apply).")]
+AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
+PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
+OrtLibOption = Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)]
+DbOption = Annotated[Path, typer.Option("--db", help="Measurement database (SQLite).", dir_okay=False)]
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+@app.command()
+def devices(
+    ssh: Annotated[Optional[list[str]], typer.Option("--ssh", help="An ssh host to list (repeat for several).")] = None,
+    adb: AdbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List usable devices: the local CPU, adb devices with their state, the ssh hosts given."""
+    from device_profiler import list_devices
+
+    rows = list_devices(ssh_hosts=ssh or [], adb=_str(adb))
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="devices", title_justify="left")
+    for col in ("kind", "id", "state", "model", "note"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["kind"], r["id"], r["state"], r["model"], r["note"])
+    console.print(table)
+
+
+def _ratio_summary(ratios: list[float]) -> dict:
+    if not ratios:
+        return {}
+    qs = statistics.quantiles(ratios, n=10) if len(ratios) > 1 else [ratios[0]] * 9
+    return {
+        "n": len(ratios), "min": min(ratios), "p10": qs[0], "median": statistics.median(ratios),
+        "p90": qs[-1], "max": max(ratios), "within_15pct": sum(abs(r - 1) <= 0.15 for r in ratios),
+    }
+
+
+@app.command("profile-device")
+def profile_device(
+    serial: SerialOption = None,
+    ssh: SshOption = None,
+    num_models: Annotated[int, typer.Option("--num-models", "-n", min=1, help="Architectures to sample and measure.")] = 100,
+    db: DbOption = DEFAULT_DB,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Intra-op threads (MnasNet measured one core).")] = 1,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed end-to-end runs per model.")] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up runs before timing.")] = 10,
+    profile_runs: Annotated[int, typer.Option("--profile-runs", min=0, help="Runs of the separate profiled session (per-layer times; 0 = none).")] = 10,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Independent run sets per model (more averages out drift between processes).")] = 1,
+    drift_every: Annotated[int, typer.Option("--drift-every", min=0, help="Re-measure a reference model (MnasNet-B1) after this many models to record the machine's drift (0 = never).")] = 25,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed: the same seed samples the same architectures, so a re-run resumes.")] = 0,
+    resolution: ResolutionOption = None,
+    space: SpaceOption = None,
+    adb: AdbOption = None,
+    perf_test: PerfTestOption = None,
+    ort_lib: OrtLibOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
+    and store every measurement as soon as it is taken (re-run the same command to resume)."""
+    from device_profiler import MeasureSettings, open_device
+    from device_profiler.protocol import ProfileEvent, profile, sample_archs
+    from mnas_pred.space import SearchSpace
+    from mnas_pred.store import MeasurementStore
+
+    search_space = SearchSpace.load(space)
+    res = resolution or search_space.resolution
+    archs = sample_archs(search_space, num_models, seed)
+    settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
+    columns = (
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
+    )
+    ratios: list[float] = []
+    with (
+        MeasurementStore(db) as store,
+        open_device(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)) as device,
+        Progress(*columns, console=err_console, transient=json_out, disable=json_out) as bar,
+    ):
+        task = bar.add_task("profiling", total=len(archs), last="")
+
+        def on_event(e: ProfileEvent) -> None:
+            if e.status == "measured" and e.measurement is not None:
+                m = e.measurement
+                ratios.append(m.layer_sum_ratio) if m.layers_ms else None
+                last = f"last {m.latency_ms:.2f} ms (p10-p90 {m.latency_p10_ms:.2f}-{m.latency_p90_ms:.2f})"
+            elif e.status == "failed":
+                last = f"failed: {e.error}"
+                bar.console.print(f"skipped a model that failed: {e.error}", markup=False, highlight=False)
+            else:
+                last = "already measured"
+            bar.update(task, completed=e.done, last=last)
+
+        try:
+            report = profile(device, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
+                             drift_every=drift_every)
+        except KeyboardInterrupt:
+            # typer would turn Ctrl-C into a silent exit code 130; Abort makes the CLI's main
+            # print that everything committed is kept and how to resume.
+            raise typer.Abort() from None
+        total_stored = store.count(report.device.key)
+    summary = {
+        "db": str(db), "device": report.device.key, "resolution": res, "settings": settings.as_dict(),
+        "sampled": report.total, "measured": report.measured, "already_measured": report.skipped,
+        "failed": report.failed, "stored_for_device": total_stored,
+        "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
+        "layer_sum_ratio": _ratio_summary(ratios),
+        "drift": report.drift,
+    }
+    if json_out:
+        print_json(summary)
+        return
+    console.print(
+        f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
+        f"on {report.device.key} at {res}x{res}; {total_stored} measurements of this device in {db}"
+        + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
+    )
+    if len(report.drift) > 1:
+        worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
+        console.print(f"drift of the reference model during the run: at most {worst['ratio'] - 1:+.1%} "
+                      f"(after {worst['after_models']} models)")
+    r = summary["layer_sum_ratio"]
+    if r:
+        console.print(
+            f"per-layer sum / end-to-end: median {r['median']:.3f}, p10 {r['p10']:.3f}, p90 {r['p90']:.3f}, "
+            f"range {r['min']:.3f}-{r['max']:.3f}; {r['within_15pct']}/{r['n']} within 15%"
+        )
+
+
+@app.command()
+def measurements(
+    db: DbOption = DEFAULT_DB,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, csv, parquet, or table (a summary on screen).")] = "jsonl",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: stdout; parquet needs one).", dir_okay=False)] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="Only this device key (see the 'device' field).")] = None,
+) -> None:
+    """Every stored measurement: end-to-end statistics and per-layer times."""
+    from mnas_pred.store import EXPORT_FORMATS, MeasurementStore
+
+    fmt = fmt.lower()
+    if fmt not in (*EXPORT_FORMATS, "table"):
+        raise MnasPredError(f"unknown format '{fmt}'", f"use one of {', '.join((*EXPORT_FORMATS, 'table'))}")
+    with MeasurementStore(db, create=False) as store:
+        if fmt != "table":
+            n = store.export(fmt, out, device)
+            if out is not None:
+                err_console.print(f"wrote {n} measurements to {out}", markup=False, highlight=False)
+            return
+        frame = store.models_frame(device)
+    table = Table(title=f"{len(frame)} measurements in {db}", title_justify="left")
+    for col in ("id", "device", "arch", "res", "MACs", "median ms", "p10-p90 ms", "cv", "layers/e2e"):
+        table.add_column(col, justify="left" if col in ("device", "arch") else "right")
+    for r in frame.itertuples():
+        ratio = "" if r.layer_sum_ratio != r.layer_sum_ratio else f"{r.layer_sum_ratio:.3f}"
+        table.add_row(
+            str(r.measurement_id), r.device, r.arch if len(r.arch) <= 48 else r.arch[:45] + "...", str(r.resolution),
+            f"{(r.macs or 0) / 1e6:.0f}M", f"{r.latency_ms:.3f}", f"{r.latency_p10_ms:.3f}-{r.latency_p90_ms:.3f}",
+            f"{r.cv:.3f}", ratio,
+        )
+    console.print(table)

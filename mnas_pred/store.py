@@ -1,0 +1,396 @@
+"""The measurement store: one SQLite file of devices, models, measurements and per-layer times.
+
+Design.md §5. The file is opened in WAL mode and every measurement is written in one
+transaction (measurement row and its layer rows together), so a run that is interrupted or
+killed (kill -9 included) loses at most the model in flight, and the database is never left
+half-written. A measurement is unique per (device, model, settings): adding it again returns
+the existing id, which is what makes re-running the same profiling command resume.
+
+Tables::
+
+    schema_version(name, version)           -- "mnas-pred-measurements", SCHEMA_VERSION
+    devices(id, key UNIQUE, kind, model, runtime, runtime_version, properties JSON, first_seen, last_seen)
+    models(id, arch, resolution, num_classes, params, macs, UNIQUE(arch, resolution, num_classes))
+    measurements(id, device_id, model_id, settings_key, settings JSON, threads, latency_ms,
+                 latency_p10_ms, latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread,
+                 layer_sum_ms, profiled_runs, attempts, samples JSON, bursts JSON, model_sha256,
+                 device_metadata JSON, run_metadata JSON, measured_at, duration_s,
+                 UNIQUE(device_id, model_id, settings_key))
+    layer_timings(measurement_id, position, name, latency_ms, PRIMARY KEY(measurement_id, name))
+
+JSON columns, never pickle: the file can be read by anyone, with any tool.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from mnas_pred.errors import MnasPredError
+
+if TYPE_CHECKING:  # the store is used by stages that do not import the profiler
+    import pandas as pd
+
+    from device_profiler._base import DeviceInfo, MeasureSettings
+    from device_profiler.protocol import Measurement
+
+SCHEMA_NAME = "mnas-pred-measurements"
+SCHEMA_VERSION = 1
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    runtime_version TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    id INTEGER PRIMARY KEY,
+    arch TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    num_classes INTEGER NOT NULL,
+    params INTEGER,
+    macs INTEGER,
+    UNIQUE (arch, resolution, num_classes)
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    model_id INTEGER NOT NULL REFERENCES models(id),
+    settings_key TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    threads INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    latency_p10_ms REAL NOT NULL,
+    latency_p90_ms REAL NOT NULL,
+    latency_mean_ms REAL NOT NULL,
+    latency_min_ms REAL NOT NULL,
+    cv REAL NOT NULL,
+    spread REAL NOT NULL,
+    layer_sum_ms REAL NOT NULL,
+    profiled_runs INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    samples TEXT NOT NULL,
+    bursts TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    device_metadata TEXT NOT NULL,
+    run_metadata TEXT NOT NULL,
+    measured_at TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    UNIQUE (device_id, model_id, settings_key)
+);
+CREATE TABLE IF NOT EXISTS layer_timings (
+    measurement_id INTEGER NOT NULL REFERENCES measurements(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    PRIMARY KEY (measurement_id, name)
+);
+CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id);
+"""
+
+_MODELS_QUERY = """
+SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind AS device_kind,
+       mo.arch, mo.resolution, mo.num_classes, mo.params, mo.macs, m.threads,
+       m.latency_ms, m.latency_p10_ms, m.latency_p90_ms, m.latency_mean_ms, m.latency_min_ms,
+       m.cv, m.spread, m.layer_sum_ms, m.profiled_runs, m.attempts, m.model_sha256,
+       d.runtime, d.runtime_version, m.settings, m.measured_at, m.duration_s
+FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
+{where} ORDER BY m.id
+"""
+
+_LAYERS_QUERY = """
+SELECT l.measurement_id, d.key AS device, mo.arch, mo.resolution, l.position, l.name, l.latency_ms
+FROM layer_timings l JOIN measurements m ON m.id = l.measurement_id
+JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
+{where} ORDER BY l.measurement_id, l.position
+"""
+
+
+def settings_key(settings: MeasureSettings | dict) -> str:
+    """Canonical JSON of the settings: part of a measurement's identity (same model, other
+    thread count or run count = another measurement)."""
+    d = settings if isinstance(settings, dict) else settings.as_dict()
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+class MeasurementStore:
+    """A measurement database file. ``create=False`` refuses a file that does not exist (for
+    commands that only read). Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: str | Path, create: bool = True):
+        self.path = Path(path)
+        fix = "give the database written by `mnas-pred profile-device --db FILE`"
+        if not self.path.exists() and not create:
+            raise MnasPredError(f"measurement database '{self.path}' does not exist", fix)
+        if self.path.is_dir():
+            raise MnasPredError(f"measurement database '{self.path}' is a directory", "give a file path")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: transactions are explicit (one per measurement, see add()).
+            self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as e:
+            raise MnasPredError(f"cannot open measurement database '{self.path}': {e}", fix) from None
+        try:
+            self._init_schema()
+        except sqlite3.DatabaseError as e:
+            self.conn.close()
+            raise MnasPredError(f"'{self.path}' is not a measurement database ({e})", fix) from None
+        except MnasPredError:
+            self.conn.close()
+            raise
+
+    # ------------------------------------------------------------------ setup
+    def _init_schema(self) -> None:
+        c = self.conn
+        c.execute("PRAGMA foreign_keys = ON")
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_version" not in tables:
+            raise MnasPredError(
+                f"'{self.path}' is an SQLite database of another program (tables: {', '.join(sorted(tables))})",
+                "give a file written by `mnas-pred profile-device`, or a new path",
+            )
+        if tables:
+            row = c.execute("SELECT version FROM schema_version WHERE name = ?", (SCHEMA_NAME,)).fetchone()
+            if row is None or row[0] != SCHEMA_VERSION:
+                found = "no version" if row is None else f"schema version {row[0]}"
+                raise MnasPredError(
+                    f"'{self.path}' has {found}; this mnas-pred reads schema version {SCHEMA_VERSION}",
+                    "use the mnas-pred version that wrote it, or profile into a new file",
+                )
+        # WAL: readers (the predictor, `measurements`) never block the profiler that writes, and
+        # a killed writer leaves a consistent file. synchronous=NORMAL is durable across a
+        # process kill (only a power loss could drop the last commits).
+        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        c.execute("PRAGMA synchronous = NORMAL")
+        self.journal_mode = mode
+        if not tables:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute("INSERT OR IGNORE INTO schema_version VALUES (?, ?)", (SCHEMA_NAME, SCHEMA_VERSION))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> MeasurementStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+    def add(self, device_info: DeviceInfo, arch: str, resolution: int, settings: MeasureSettings,
+            m: Measurement) -> int:
+        """Store one measurement with its layers in one transaction; returns its id. A
+        measurement of the same device, model and settings that is already stored is kept as it
+        is and its id returned (no duplicates, nothing overwritten)."""
+        from mnas_pred.layers import count
+
+        num_classes = int(getattr(m, "num_classes", 0) or 1000)
+        try:
+            params, macs = count(arch, resolution, num_classes)
+        except ValueError:
+            params = macs = None
+        key = settings_key(settings)
+        now = _now()
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")  # take the write lock now: no lost update between processes
+        try:
+            c.execute(
+                "INSERT INTO devices (key, kind, model, runtime, runtime_version, properties, first_seen, last_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "last_seen = excluded.last_seen, properties = excluded.properties, "
+                "runtime_version = excluded.runtime_version",
+                (device_info.key, device_info.kind, device_info.model, device_info.runtime,
+                 device_info.runtime_version, _json(device_info.properties), now, now),
+            )
+            device_id = c.execute("SELECT id FROM devices WHERE key = ?", (device_info.key,)).fetchone()[0]
+            c.execute(
+                "INSERT OR IGNORE INTO models (arch, resolution, num_classes, params, macs) VALUES (?, ?, ?, ?, ?)",
+                (arch, resolution, num_classes, params, macs),
+            )
+            model_id = c.execute(
+                "SELECT id FROM models WHERE arch = ? AND resolution = ? AND num_classes = ?",
+                (arch, resolution, num_classes),
+            ).fetchone()[0]
+            existing = c.execute(
+                "SELECT id FROM measurements WHERE device_id = ? AND model_id = ? AND settings_key = ?",
+                (device_id, model_id, key),
+            ).fetchone()
+            if existing is not None:
+                c.execute("COMMIT")
+                return int(existing[0])
+            cur = c.execute(
+                "INSERT INTO measurements (device_id, model_id, settings_key, settings, threads, latency_ms, "
+                "latency_p10_ms, latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms, "
+                "profiled_runs, attempts, samples, bursts, model_sha256, device_metadata, run_metadata, "
+                "measured_at, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (device_id, model_id, key, _json(settings.as_dict()), settings.threads, m.latency_ms,
+                 m.latency_p10_ms, m.latency_p90_ms, m.latency_mean_ms, m.latency_min_ms, m.cv, m.spread,
+                 m.layer_sum_ms, m.profiled_runs, m.attempts, _json(m.samples_ms), _json(m.bursts),
+                 m.model_sha256, _json(m.device.as_dict() if m.device else device_info.as_dict()),
+                 _json(m.metadata), m.measured_at or now, m.duration_s),
+            )
+            mid = int(cur.lastrowid)
+            c.executemany(
+                "INSERT INTO layer_timings (measurement_id, position, name, latency_ms) VALUES (?, ?, ?, ?)",
+                [(mid, i, name, float(ms)) for i, (name, ms) in enumerate(m.layers_ms.items())],
+            )
+            c.execute("COMMIT")
+            return mid
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ reading
+    def has(self, device_key: str, arch: str, resolution: int, settings: MeasureSettings, *,
+            num_classes: int = 1000) -> bool:
+        """Whether this device already has a measurement of this model with these settings."""
+        row = self.conn.execute(
+            "SELECT 1 FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id "
+            "WHERE d.key = ? AND mo.arch = ? AND mo.resolution = ? AND mo.num_classes = ? AND m.settings_key = ?",
+            (device_key, arch, resolution, num_classes, settings_key(settings)),
+        ).fetchone()
+        return row is not None
+
+    def count(self, device: str | None = None) -> int:
+        q = "SELECT COUNT(*) FROM measurements m JOIN devices d ON d.id = m.device_id"
+        args: tuple = ()
+        if device is not None:
+            q, args = q + " WHERE d.key = ?", (device,)
+        return int(self.conn.execute(q, args).fetchone()[0])
+
+    def devices(self) -> list[dict]:
+        """Every device with its properties and its number of measurements."""
+        rows = self.conn.execute(
+            "SELECT d.key, d.kind, d.model, d.runtime, d.runtime_version, d.properties, d.first_seen, d.last_seen, "
+            "(SELECT COUNT(*) FROM measurements m WHERE m.device_id = d.id) FROM devices d ORDER BY d.id"
+        ).fetchall()
+        keys = ("key", "kind", "model", "runtime", "runtime_version", "properties", "first_seen", "last_seen",
+                "measurements")
+        out = [dict(zip(keys, r)) for r in rows]
+        for d in out:
+            d["properties"] = json.loads(d["properties"])
+        return out
+
+    def _frame(self, query: str, device: str | None) -> pd.DataFrame:
+        import pandas as pd
+
+        where, args = ("WHERE d.key = ?", (device,)) if device is not None else ("", ())
+        return pd.read_sql_query(query.format(where=where), self.conn, params=args)
+
+    def models_frame(self, device: str | None = None) -> pd.DataFrame:
+        """One row per measurement: measurement_id, device (key), device_model, device_kind, arch,
+        resolution, num_classes, params, macs, threads, latency_ms (median), latency_p10_ms,
+        latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms,
+        layer_sum_ratio, profiled_runs, attempts, model_sha256, runtime, runtime_version,
+        settings (JSON), measured_at, duration_s."""
+        df = self._frame(_MODELS_QUERY, device)
+        df.insert(df.columns.get_loc("layer_sum_ms") + 1, "layer_sum_ratio",
+                  (df["layer_sum_ms"] / df["latency_ms"]).where(df["layer_sum_ms"] > 0))
+        return df
+
+    def layers_frame(self, device: str | None = None) -> pd.DataFrame:
+        """One row per layer per measurement: measurement_id, device, arch, resolution, position,
+        name (stem, blockB_layerL, head, or ``other`` for nodes of no layer), latency_ms."""
+        return self._frame(_LAYERS_QUERY, device)
+
+    def samples(self, measurement_id: int) -> dict:
+        """The stored samples and bursts of one measurement."""
+        row = self.conn.execute("SELECT samples, bursts FROM measurements WHERE id = ?", (measurement_id,)).fetchone()
+        if row is None:
+            raise MnasPredError(f"no measurement with id {measurement_id} in '{self.path}'")
+        return {"samples_ms": json.loads(row[0]), "bursts": json.loads(row[1])}
+
+    # ------------------------------------------------------------------ export
+    def records(self, device: str | None = None) -> list[dict]:
+        """Every measurement as a plain dict with its ``layers`` list ({name, latency_ms})."""
+        models = self.models_frame(device)
+        layers = self.layers_frame(device)
+        by_id: dict[int, list[dict]] = {}
+        for mid, name, ms in zip(layers["measurement_id"], layers["name"], layers["latency_ms"]):
+            by_id.setdefault(int(mid), []).append({"name": name, "latency_ms": float(ms)})
+        out = []
+        for rec in models.to_dict(orient="records"):
+            rec = {k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()}  # NaN -> null
+            rec["settings"] = json.loads(rec["settings"])
+            rec["layers"] = by_id.get(int(rec["measurement_id"]), [])
+            out.append(rec)
+        return out
+
+    def export(self, fmt: str, out: str | Path | None = None, device: str | None = None) -> int:
+        """Write every measurement as ``jsonl`` (one object per line, with ``layers``), ``csv``
+        (one row per measurement, ``layers`` as a JSON string) or ``parquet`` (``layers`` as a
+        list of structs) to ``out``, or to stdout for the text formats. Returns the row count."""
+        if fmt not in EXPORT_FORMATS:
+            raise MnasPredError(f"unknown export format '{fmt}'", f"use one of {', '.join(EXPORT_FORMATS)}")
+        if fmt == "parquet" and out is None:
+            raise MnasPredError("parquet is a binary format and needs an output file", "add --out FILE.parquet")
+        records = self.records(device)
+        if out is not None:
+            out = Path(out)
+            if out.is_dir():
+                raise MnasPredError(f"output '{out}' is a directory", "give a file path")
+            if not out.parent.is_dir():
+                raise MnasPredError(f"output folder '{out.parent}' does not exist", "create it first")
+        if fmt == "parquet":
+            import pandas as pd
+
+            try:
+                pd.DataFrame.from_records(records).to_parquet(out, index=False)
+            except ImportError:
+                raise MnasPredError("writing parquet needs pyarrow", "pip install 'mnas-pred[parquet]'") from None
+            return len(records)
+        stream: IO[str]
+        with (open(out, "w", newline="") if out is not None else _stdout()) as stream:
+            if fmt == "jsonl":
+                for rec in records:
+                    stream.write(json.dumps(rec, default=str) + "\n")
+            else:
+                import pandas as pd
+
+                frame = pd.DataFrame.from_records(records)
+                if not frame.empty:
+                    frame["layers"] = [json.dumps(x) for x in frame["layers"]]
+                    frame["settings"] = [json.dumps(x, sort_keys=True) for x in frame["settings"]]
+                else:
+                    frame = self.models_frame(device).assign(layers=[])
+                frame.to_csv(stream, index=False)
+        return len(records)
+
+
+class _stdout:
+    """stdout as a context manager that is not closed on exit."""
+
+    def __enter__(self) -> IO[str]:
+        return sys.stdout
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout.flush()

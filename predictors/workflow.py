@@ -1,0 +1,121 @@
+"""One library call per command: fit, evaluate, predict (the CLI only parses and prints).
+
+These are also the entry points for the search stage: :func:`fit_predictor` refits from new
+store measurements (or adapts another device's predictor), :func:`predictors.io.load_predictor`
+loads a file, and :class:`predictors.io.PredictorFile` answers token-array queries.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from mnas_pred.arch import parse_arch
+from mnas_pred.errors import MnasPredError
+from mnas_pred.space import SearchSpace
+from predictors import PREDICTORS, make_predictor
+from predictors.data import TrainingData, load_training_data
+from predictors.evaluation import cross_validate, evaluate
+from predictors.io import OtherDeviceWarning, PredictorFile, check_device, load_predictor, save_predictor
+
+DEFAULT_FOLDS = 5
+
+
+def _device_metadata(data: TrainingData) -> dict:
+    """The device fingerprint stored in a predictor file."""
+    names = data.devices
+    out = {"name": names[0] if len(names) == 1 else ", ".join(names)}
+    if data.has_models:
+        m = data.models.iloc[-1]
+        for col in ("device_key", "device_kind", "runtime", "runtime_version", "threads"):
+            if col in data.models and m.get(col) is not None:
+                out[col.replace("device_", "") if col != "device_key" else "key"] = m[col].item() if hasattr(m[col], "item") else m[col]
+        out["model"] = out["name"]
+    return out
+
+
+def fit_predictor(data: TrainingData, kind: str = "lgbm", space: SearchSpace | None = None, folds: int = DEFAULT_FOLDS,
+                  init_from: PredictorFile | None = None, baselines: Sequence[str] | None = None, seed: int = 0,
+                  params: dict | None = None) -> tuple[PredictorFile, object]:
+    """Cross-validate ``kind`` and the baselines on ``data`` (``folds`` ≥ 2; 0 or 1 skips it),
+    then fit each on all of it. Returns the predictor file (not yet saved) and the evaluation."""
+    space = space or SearchSpace.default()
+    if kind not in PREDICTORS:
+        raise MnasPredError(f"unknown predictor kind '{kind}'", f"use one of {', '.join(PREDICTORS)}")
+    names = [kind] + [b for b in (baselines if baselines is not None else PREDICTORS) if b != kind]
+    make = {n: (lambda n=n: make_predictor(n, **((params or {}) if n == kind else {}))) for n in names}
+    init = {}
+    if init_from is not None:
+        if init_from.kind != kind:
+            raise MnasPredError(f"--init-from holds a {init_from.kind} predictor", f"fit with --kind {init_from.kind}")
+        init = {kind: init_from.predictor}
+    evaluation = cross_validate(data, make, folds, seed, init) if folds and folds >= 2 else None
+    fitted = {n: make[n]().fit(data, init_from=init.get(n)) for n in names}
+    metadata = {
+        "device": _device_metadata(data),
+        "search_space": space.to_dict(),
+        "training_data": data.summary(),
+        "metrics": evaluation.as_dict() if evaluation else {},
+        "init_from": {"path": str(init_from.path), "device": init_from.device} if init_from is not None else None,
+    }
+    return PredictorFile(kind, fitted, metadata), evaluation
+
+
+def fit_predictor_file(out: Path, db: Path | None = None, measurements: Sequence[Path] = (), device: str | None = None,
+                       kind: str = "lgbm", report_dir: Path | None = None, init_from: Path | None = None,
+                       folds: int = DEFAULT_FOLDS, space_path: Path | None = None, seed: int = 0) -> dict:
+    """``fit-predictor``: load data, cross-validate, fit, write the file (and the report)."""
+    space = SearchSpace.load(space_path)
+    data = load_training_data(db, measurements, device)
+    other = load_predictor(init_from, space=space) if init_from is not None else None
+    pf, evaluation = fit_predictor(data, kind, space, folds, other, seed=seed)
+    save_predictor(pf, out)
+    result = {"out": str(out), "kind": kind, "device": pf.device, "training_data": pf.metadata["training_data"],
+              "evaluation": evaluation.as_dict() if evaluation else None}
+    if report_dir is not None and evaluation is not None:
+        from predictors.report import write_report
+
+        result["report"] = str(write_report(evaluation, report_dir, f"{kind} latency predictor for {pf.device.get('name')}",
+                                            {"predictor file": out, "training data": pf.metadata["training_data"]}))
+    return result
+
+
+def evaluate_predictor_file(path: Path, db: Path | None = None, measurements: Sequence[Path] = (),
+                            device: str | None = None) -> dict:
+    """``evaluate-predictor``: metrics of a saved predictor (and its baselines) on other data.
+    Data of another device than the predictor's is evaluated, with a warning."""
+    pf = load_predictor(path)
+    try:
+        data = load_training_data(db, measurements, device)
+    except MnasPredError as e:
+        if device is not None or "several devices" not in e.problem:
+            raise
+        data = load_training_data(db, measurements, pf.device.get("name"))  # the predictor's own device
+    warned = []
+    for dev in data.devices:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OtherDeviceWarning)
+            check_device(pf, dev)
+        warned += [str(w.message) for w in caught]
+    evaluation = evaluate(pf.predictors, data)
+    return {"predictor": str(path), "kind": pf.kind, "device": pf.device.get("name"), "data_devices": data.devices,
+            "warnings": warned, **evaluation.as_dict()}
+
+
+def predict_archs(path: Path, archs: Sequence[str], space_path: Path | None = None, resolution: int | None = None,
+                  coverage: float = 0.8) -> dict:
+    """``predict``: predicted latency (and interval) of architectures with a saved predictor."""
+    space = SearchSpace.load(space_path) if space_path is not None else None
+    pf = load_predictor(path, space=space)
+    parsed = [parse_arch(a) for a in archs]
+    res = resolution or (space or pf.space).resolution
+    ms = pf.predictor.predict(parsed, res)
+    low, high = pf.predictor.predict_interval(parsed, coverage, res)
+    return {
+        "predictor": str(path), "kind": pf.kind, "device": pf.device.get("name"), "resolution": res, "coverage": coverage,
+        "predictions": [
+            {"arch": a.to_string(), "latency_ms": float(m), "low_ms": float(lo), "high_ms": float(hi)}
+            for a, m, lo, hi in zip(parsed, ms, low, high)
+        ],
+    }
