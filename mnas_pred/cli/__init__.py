@@ -26,6 +26,12 @@ for _module in ("core", "profiling", "predicting", "searching"):
             raise
 
 
+INTERRUPTED = (
+    "interrupted; everything finished so far is saved: re-run the same command to continue "
+    "(search: add --resume)"
+)
+
+
 def _fail(message: str, code: int = 2) -> int:
     err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return code
@@ -41,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         return _fail(f"{e.format_message()}{where}")
     except (KeyboardInterrupt, typer.Abort):
-        return _fail("interrupted; everything measured so far is saved, re-run the same command to resume", 130)
+        return _fail(INTERRUPTED, 130)
     except typer.Exit as e:
         return e.exit_code
+    if result == 130:  # typer turns Ctrl-C inside a command into a silent return of 130
+        return _fail(INTERRUPTED, 130)
     return result if isinstance(result, int) else 0
 
 

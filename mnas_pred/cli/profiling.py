@@ -113,13 +113,8 @@ def profile_device(
                 last = "already measured"
             bar.update(task, completed=e.done, last=last)
 
-        try:
-            report = profile(device, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
-                             drift_every=drift_every)
-        except KeyboardInterrupt:
-            # typer would turn Ctrl-C into a silent exit code 130; Abort makes the CLI's main
-            # print that everything committed is kept and how to resume.
-            raise typer.Abort() from None
+        report = profile(device, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
+                         drift_every=drift_every)
         total_stored = store.count(report.device.key)
     summary = {
         "db": str(db), "device": report.device.key, "resolution": res, "settings": settings.as_dict(),

@@ -90,7 +90,7 @@ def test_interrupted_run_keeps_what_it_measured_and_resumes(tmp_path, sig, code)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     if sig == signal.SIGINT:
-        assert "Traceback" not in err and "re-run the same command to resume" in err
+        assert "Traceback" not in err and "re-run the same command to continue" in err
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     before = rows(db)
