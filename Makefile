@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 demo: $(STAMP)
-	DEMO_DIR=$(DEMO_DIR) $(PY) bench/demo.py
+	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,181 @@
+"""``mnas-pred search``: the MnasNet search (options → :class:`search.runner.SearchConfig`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from mnas_pred.cli._app import JsonOption, SpaceOption, app, console, err_console, print_json
+
+_TRAIN = "Proxy training"
+_LAT = "Latency"
+_STRAT = "Strategy"
+
+
+class _Display:
+    """A live table: samples done, best reward, best accuracy/latency, device measurements."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        # a terminal gets a live table; a log file or pipe gets one line per controller update
+        self.live = (Live(self._table(None), console=console, refresh_per_second=4, transient=False)
+                     if enabled and console.is_terminal else None)
+
+    @staticmethod
+    def _table(p) -> Table:
+        t = Table(title="mnas-pred search", title_justify="left", show_header=False)
+        t.add_column("what")
+        t.add_column("value")
+        if p is None:
+            t.add_row("status", "starting (loading data, opening the device)")
+            return t
+        t.add_row("samples", f"{p.samples_done}/{p.samples_total} (update {p.update}/{p.total_updates})")
+        t.add_row("best reward", f"{p.best_reward:.4f}")
+        t.add_row("best accuracy / latency", f"{p.best_accuracy:.4f} / {p.best_latency_ms:.2f} ms")
+        t.add_row("device measurements", f"{p.device_measurements} (predictor refits: {p.refits})")
+        if p.last_revalidation:
+            r = p.last_revalidation
+            t.add_row("last re-validation", f"update {r['update']}: predicted {r['predicted_ms']:.2f} ms, "
+                                            f"measured {r['measured_ms']:.2f} ms ({100 * r['rel_error']:+.1f}%)")
+        t.add_row("elapsed", f"{p.elapsed_s:.0f} s")
+        return t
+
+    def update(self, p) -> None:
+        if self.live is not None:
+            self.live.update(self._table(p))
+        elif self.enabled:
+            console.print(
+                f"update {p.update}/{p.total_updates}: {p.samples_done}/{p.samples_total} samples, best reward "
+                f"{p.best_reward:.4f} (accuracy {p.best_accuracy:.4f}, {p.best_latency_ms:.2f} ms), "
+                f"{p.device_measurements} device measurements", highlight=False)
+
+    def log(self, msg: str) -> None:
+        console.print(msg, markup=False, highlight=False)
+
+    def __enter__(self):
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+
+@app.command()
+def search(
+    target_ms: Annotated[float, typer.Option("--target-ms", help="Target latency T on the device (ms).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Results folder (history, Pareto front, best models, checkpoint).", file_okay=False)] = Path("search-out"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the search in --out from its last checkpoint (same options).")] = False,
+    alpha: Annotated[float, typer.Option("--alpha", help="Reward exponent when LAT <= T (0 with --beta -1: hard constraint).")] = -0.07,
+    beta: Annotated[float, typer.Option("--beta", help="Reward exponent when LAT > T.")] = -0.07,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Candidates in total.")] = 64,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Candidates per controller update.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed and options give the same search.")] = 0,
+    strategy: Annotated[str, typer.Option("--strategy", help="ppo (MnasNet's LSTM controller), random, or evolution (regularized).", rich_help_panel=_STRAT)] = "ppo",
+    hidden_size: Annotated[int, typer.Option("--hidden-size", min=1, help="PPO: LSTM units.", rich_help_panel=_STRAT)] = 100,
+    ppo_lr: Annotated[float, typer.Option("--ppo-lr", min=0.0, help="PPO: Adam learning rate.", rich_help_panel=_STRAT)] = 0.005,
+    ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", min=1, help="PPO: passes over each batch.", rich_help_panel=_STRAT)] = 4,
+    clip: Annotated[float, typer.Option("--clip", min=0.0, help="PPO: ratio clip epsilon.", rich_help_panel=_STRAT)] = 0.2,
+    entropy_coef: Annotated[float, typer.Option("--entropy-coef", min=0.0, help="PPO: entropy bonus weight.", rich_help_panel=_STRAT)] = 0.001,
+    baseline_decay: Annotated[float, typer.Option("--baseline-decay", min=0.0, max=1.0, help="PPO: EMA decay of the reward baseline.", rich_help_panel=_STRAT)] = 0.9,
+    population_size: Annotated[int, typer.Option("--population-size", min=2, help="Evolution: population (aging queue) size.", rich_help_panel=_STRAT)] = 32,
+    tournament_size: Annotated[int, typer.Option("--tournament-size", min=1, help="Evolution: tournament size.", rich_help_panel=_STRAT)] = 8,
+    dataset: Annotated[str, typer.Option("--dataset", help="Proxy task: digits (bundled, no download), cifar10 or imagefolder (need --data-dir).", rich_help_panel=_TRAIN)] = "digits",
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="cifar-10-batches-py folder, or an ImageFolder tree DIR/<class>/<image>.", rich_help_panel=_TRAIN)] = None,
+    train_resolution: Annotated[int, typer.Option("--train-resolution", min=8, help="Proxy-training input size (latency uses the deployment --resolution).", rich_help_panel=_TRAIN)] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Proxy-training epochs per candidate.", rich_help_panel=_TRAIN)] = 1,
+    train_batch_size: Annotated[int, typer.Option("--train-batch-size", min=1, help="Proxy-training batch size.", rich_help_panel=_TRAIN)] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="SGD learning rate (warm-up then cosine).", rich_help_panel=_TRAIN)] = 0.05,
+    momentum: Annotated[float, typer.Option("--momentum", help="SGD (Nesterov) momentum.", rich_help_panel=_TRAIN)] = 0.9,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay.", rich_help_panel=_TRAIN)] = 4e-5,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of the training images held out for validation.", rich_help_panel=_TRAIN)] = 0.2,
+    train_limit: Annotated[Optional[int], typer.Option("--train-limit", min=1, help="Train on at most this many images (cheaper proxy).", rich_help_panel=_TRAIN)] = None,
+    train_threads: Annotated[int, typer.Option("--train-threads", min=1, help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Candidates trained in parallel local processes (same results as 1).", rich_help_panel=_TRAIN)] = 1,
+    use_predictor: Annotated[Optional[Path], typer.Option("--use-predictor", help="Predictor file (fit-predictor): predicted latency, the device only re-validates. Without it every candidate is measured.", dir_okay=False, rich_help_panel=_LAT)] = None,
+    serial: Annotated[Optional[str], typer.Option("--serial", help="Android device serial (default device: this machine's CPU).", rich_help_panel=_LAT)] = None,
+    ssh: Annotated[Optional[str], typer.Option("--ssh", help="Linux board as [user@]host.", rich_help_panel=_LAT)] = None,
+    db: Annotated[Path, typer.Option("--db", help="Measurement database the device measurements are added to.", dir_okay=False, rich_help_panel=_LAT)] = Path("measurements.db"),
+    resolution: Annotated[Optional[int], typer.Option("--resolution", min=8, help="Deployment input size for latency (default: the space's, 224).", rich_help_panel=_LAT)] = None,
+    revalidate_every: Annotated[int, typer.Option("--revalidate-every", min=1, help="Re-measure every K controller updates.", rich_help_panel=_LAT)] = 5,
+    revalidate_top: Annotated[int, typer.Option("--revalidate-top", min=0, help="Re-measure the M best not-yet-measured candidates (0: never).", rich_help_panel=_LAT)] = 2,
+    refit_threshold: Annotated[float, typer.Option("--refit-threshold", min=0.0, help="Refit the predictor when the mean relative error of a re-validation exceeds this.", rich_help_panel=_LAT)] = 0.1,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Device measurement: intra-op threads (MnasNet measured one core).", rich_help_panel=_LAT)] = 1,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Device measurement: timed end-to-end runs per model.", rich_help_panel=_LAT)] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Device measurement: warm-up runs.", rich_help_panel=_LAT)] = 10,
+    profile_runs: Annotated[int, typer.Option("--profile-runs", min=0, help="Device measurement: profiled runs for per-layer times (refits learn from them).", rich_help_panel=_LAT)] = 10,
+    revalidate_by: Annotated[str, typer.Option("--revalidate-by", help="Pick candidates to re-measure by predicted reward, or 'optimistic': by the reward at the low end of the predictor's latency interval (its uncertainty).", rich_help_panel=_LAT)] = "reward",
+    allow_other_device: Annotated[bool, typer.Option("--allow-other-device", help="Use a predictor fitted on another device model.", rich_help_panel=_LAT)] = False,
+    export_top: Annotated[int, typer.Option("--export-top", min=0, help="Best architectures to export to best/ (string, ONNX, weights).")] = 3,
+    space: SpaceOption = None,
+    accuracy: Annotated[str, typer.Option("--accuracy", hidden=True, help="proxy | analytic (a cheap surrogate, for tests).")] = "proxy",
+    latency: Annotated[str, typer.Option("--latency", hidden=True, help="real | analytic (a stand-in device; --use-predictor analytic).")] = "real",
+    json_out: JsonOption = False,
+) -> None:
+    """Search for accurate and fast architectures (MnasNet: PPO controller, reward ACC*(LAT/T)^w).
+
+    Writes history.csv, pareto.csv, best/ (string, ONNX, weights), plots and a checkpoint to --out.
+    """
+    from mnas_pred.errors import MnasPredError
+    from search.accuracy import TrainSettings
+    from search.data import DataSpec
+    from search.runner import ANALYTIC, Search, SearchConfig
+
+    if latency not in ("real", ANALYTIC):
+        raise MnasPredError(f"unknown --latency '{latency}'", "use real or analytic")
+    if serial and ssh:
+        raise MnasPredError("both --serial and --ssh were given", "choose one device per search")
+    predictor = None
+    if use_predictor is not None:
+        predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor)
+    device = ANALYTIC if latency == ANALYTIC else (f"adb:{serial}" if serial else f"ssh:{ssh}" if ssh else "local")
+    strategy_options = {
+        "ppo": {"hidden_size": hidden_size, "learning_rate": ppo_lr, "ppo_epochs": ppo_epochs, "clip": clip,
+                "entropy_coef": entropy_coef, "baseline_decay": baseline_decay},
+        "evolution": {"population_size": population_size, "tournament_size": min(tournament_size, population_size)},
+    }.get(strategy, {})
+    config = SearchConfig(
+        out_dir=str(out), target_ms=target_ms, alpha=alpha, beta=beta, strategy=strategy,
+        strategy_options=strategy_options, samples=samples, batch_size=batch_size, seed=seed, accuracy=accuracy,
+        data=DataSpec(dataset=dataset, data_dir=str(data_dir) if data_dir else None, resolution=train_resolution,
+                      val_fraction=val_fraction, train_limit=train_limit, seed=seed),
+        train=TrainSettings(epochs=epochs, batch_size=train_batch_size, learning_rate=lr, momentum=momentum,
+                            weight_decay=weight_decay, threads=train_threads),
+        predictor=predictor, device=device, db=str(db), resolution=resolution, space=str(space) if space else None,
+        revalidate_every=revalidate_every, revalidate_top=revalidate_top, refit_threshold=refit_threshold,
+        revalidate_by=revalidate_by,
+        workers=workers, export_top=export_top, allow_other_device=allow_other_device,
+        measure={"threads": threads, "runs": runs, "warmup": warmup, "profile_runs": profile_runs},
+    )
+    display = _Display(enabled=not json_out)
+    # validates every option and opens the device before the live display starts
+    runner = Search(config, resume=resume, log=display.log if not json_out else None)
+    runner.progress = display.update
+    try:
+        with display:
+            result = runner.run()
+    except KeyboardInterrupt:
+        err_console.print(f"error: interrupted; every finished controller update is checkpointed in {out}: "
+                          "repeat the command with --resume to continue", markup=False, highlight=False)
+        raise typer.Exit(130) from None
+    s = result.summary
+    if json_out:
+        print_json(s)
+        return
+    best = s["best"]
+    console.print(
+        f"{s['samples']} candidates ({s['distinct_architectures']} distinct) in {s['elapsed_s']:.0f} s; "
+        f"latency from the {s['latency']}, {s['device_measurements']} device measurements, "
+        f"{s['predictor_refits']} predictor refits; Pareto front {s['pareto_size']} models, "
+        f"{s['under_target']} under {s['target_ms']:g} ms"
+    )
+    if best:
+        console.print(f"best: reward {best['reward']:.4f}, accuracy {best['accuracy']:.4f}, "
+                      f"{best['latency_ms']:.2f} ms ({best['latency_source']})", highlight=False)
+        console.print(best["arch"], markup=False, highlight=False, soft_wrap=True)
+    console.print(f"results in {result.out_dir}/ (history.csv, pareto.csv, best/, reward.png, pareto.png)")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole pipeline on this machine, as a user would type it: profile this CPU, fit a latency
+# predictor, run the MnasNet search against it on the bundled digits task. Resumable: re-running
+# continues (the store skips measured models, the search resumes from its checkpoint).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${DEMO_DIR:-demo-out}
+MNAS=${MNAS:-.venv/bin/mnas-pred}
+MODELS=${DEMO_MODELS:-60}
+SAMPLES=${DEMO_SAMPLES:-64}
+mkdir -p "$OUT"
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+echo "== 1/4 the search space and a reference network"
+step "$MNAS" space
+step "$MNAS" arch-info mnasnet-a1
+
+echo "== 2/4 measure $MODELS sampled networks on this CPU (end-to-end and per layer)"
+step "$MNAS" profile-device --num-models "$MODELS" --db "$OUT/measurements.db"
+step "$MNAS" measurements --db "$OUT/measurements.db" --format csv --out "$OUT/measurements.csv"
+
+echo "== 3/4 fit the LightGBM latency predictor beside the FLOPs and lookup-table baselines"
+step "$MNAS" fit-predictor --db "$OUT/measurements.db" --out "$OUT/local.pred" --report "$OUT/predictor-report"
+
+# Target: the median measured latency, so the search has to trade accuracy against speed.
+T=$("$MNAS" measurements --db "$OUT/measurements.db" --format jsonl |
+    .venv/bin/python -c 'import json,statistics,sys; print(round(statistics.median(json.loads(l)["latency_ms"] for l in sys.stdin), 2))')
+
+echo "== 4/4 MnasNet search (PPO) with predicted latency, re-measuring the best candidates (T = $T ms)"
+RESUME=()
+[ -f "$OUT/search/checkpoint.json" ] && RESUME=(--resume)
+step "$MNAS" search --use-predictor "$OUT/local.pred" --db "$OUT/measurements.db" --target-ms "$T" \
+    --dataset digits --samples "$SAMPLES" --batch-size 8 --epochs 1 \
+    --revalidate-every 2 --revalidate-top 2 --out "$OUT/search" "${RESUME[@]}"
+
+echo
+echo "Results:"
+echo "  measurements      $OUT/measurements.db ($OUT/measurements.csv)"
+echo "  predictor         $OUT/local.pred, report in $OUT/predictor-report/"
+echo "  search            $OUT/search/ (history.csv, pareto.csv, best/, plots)"

@@ -1,0 +1,90 @@
+"""Checkpoints and other state files without pickle.
+
+A state is a nested dict/list of JSON values with ``np.ndarray`` leaves (model weights,
+optimizer moments, random generator states). :func:`save_state` writes it as one ``.npz`` file:
+every array under its own key, and the JSON skeleton (arrays replaced by ``{"__array__": key}``)
+as a UTF-8 byte array under ``__json__``. :func:`load_state` reads it with
+``np.load(allow_pickle=False)``, so a checkpoint from someone else can never run code, and the
+format survives library upgrades. Writes are atomic (temporary file, fsync, rename): a search
+killed while checkpointing keeps the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mnas_pred.errors import MnasPredError
+
+_JSON_KEY = "__json__"
+_FORMAT = "mnas-pred-state/1"
+
+
+def _split(obj, arrays: dict[str, np.ndarray]):
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise TypeError("object arrays cannot be stored without pickle")
+        key = f"a{len(arrays)}"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, dict):
+        return {str(k): _split(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_split(v, arrays) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _join(obj, arrays):
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[obj["__array__"]]
+        return {k: _join(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join(v, arrays) for v in obj]
+    return obj
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_state(path: str | os.PathLike, state: dict) -> None:
+    """Write ``state`` atomically to ``path`` (an ``.npz`` file)."""
+    import io
+
+    arrays: dict[str, np.ndarray] = {}
+    skeleton = _split(state, arrays)
+    text = json.dumps({"format": _FORMAT, "state": skeleton})
+    arrays[_JSON_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_state(path: str | os.PathLike) -> dict:
+    """Read a state written by :func:`save_state`; never unpickles."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise MnasPredError(f"cannot read checkpoint '{path}': {e}", "start again without --resume") from None
+    if _JSON_KEY not in arrays:
+        raise MnasPredError(f"'{path}' is not an mnas-pred checkpoint", "start again without --resume")
+    doc = json.loads(arrays.pop(_JSON_KEY).tobytes().decode("utf-8"))
+    if doc.get("format") != _FORMAT:
+        raise MnasPredError(f"'{path}' has checkpoint format {doc.get('format')!r}, expected {_FORMAT!r}",
+                            "start again without --resume")
+    return _join(doc["state"], arrays)

@@ -1,0 +1,90 @@
+"""The real latency predictor (``predictors`` package) behind :class:`search.latency.LatencyModel`.
+
+``--use-predictor FILE`` loads a predictor file with :func:`predictors.io.load_predictor`
+(JSON + LightGBM text, never a pickle; a file for another search space is refused). Refitting
+after a re-validation fits a predictor of the same kind and hyperparameters on everything the
+measurement store (``--db``) holds for the search's device — the measurements the search just
+added included — starting from the loaded predictor where the kind supports it (LightGBM: the
+loaded model is the prior that the store's data corrects, which works from a handful of
+measurements). Each refit is written to ``refits/predictor-N.json`` in the results folder, and
+a resumed search loads the latest one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mnas_pred.errors import MnasPredError
+from mnas_pred.space import SearchSpace
+from search.latency import LatencyMeasurer, LatencyModel
+
+
+class PredictorFileModel(LatencyModel):
+    def __init__(self, path: str | Path, space: SearchSpace, resolution: int, db: str | Path | None = None,
+                 refit_index: int = 0, predictor_file=None, original=None):
+        from predictors.io import load_predictor
+
+        self.path = Path(path)
+        self.space, self.resolution = space, resolution
+        self.db = Path(db) if db else None
+        self.pf = predictor_file if predictor_file is not None else load_predictor(self.path, space=space)
+        self.original = original if original is not None else self.pf  # the prior of every refit
+        self.refit_index = refit_index
+        self.device_key: str | None = None
+
+    def predict(self, archs):
+        return np.asarray(self.pf.predictor.predict(list(archs), self.resolution, self.space.num_classes),
+                          dtype=np.float64)
+
+    def predict_interval(self, archs, coverage=0.8):
+        low, high = self.pf.predictor.predict_interval(list(archs), coverage, self.resolution, self.space.num_classes)
+        return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
+    def check_device(self, device: LatencyMeasurer, allow_other: bool = False, log=None) -> None:
+        """Refuse (or, with ``allow_other``, note) a predictor fitted on another device model."""
+        from predictors.io import device_names
+
+        info = getattr(device, "info", None)
+        if info is None:  # a stand-in device (tests): nothing to compare
+            return
+        self.device_key = info.key
+        names = device_names(self.pf)
+        if not names or names & {info.key, info.model}:
+            return
+        fitted_on = self.pf.device.get("name") or sorted(names)[0]
+        if not allow_other:
+            raise MnasPredError(
+                f"predictor '{self.path}' was fitted on device '{fitted_on}', this search measures on '{info.model}'",
+                "fit one for this device (profile-device, fit-predictor --init-from to adapt), or pass --allow-other-device")
+        if log:
+            log(f"note: predictor fitted on '{fitted_on}', searching for '{info.model}' (--allow-other-device); "
+                "re-validation will refit it with this device's measurements")
+
+    def refit(self, archs, measured_ms, out_dir):
+        from predictors.data import load_training_data
+        from predictors.io import save_predictor
+        from predictors.workflow import fit_predictor
+
+        if self.db is None or not self.db.exists():
+            raise MnasPredError("refitting the predictor needs the measurement database", "pass --db FILE")
+        data = load_training_data(self.db, device=self.device_key)
+        init = self.original if self.original.predictor.supports_init_from else None
+        pf, _ = fit_predictor(data, self.pf.kind, self.space, folds=0, init_from=init, baselines=[],
+                              params=self.pf.predictor.get_params())
+        index = self.refit_index + 1
+        path = save_predictor(pf, Path(out_dir) / f"predictor-{index}.json")
+        refitted = PredictorFileModel(path, self.space, self.resolution, self.db, index, pf, self.original)
+        refitted.device_key = self.device_key
+        return refitted
+
+    def get_state(self):
+        return {"path": str(self.path), "refit_index": self.refit_index}
+
+    def set_state(self, state):
+        from predictors.io import load_predictor
+
+        if state["refit_index"] != self.refit_index:
+            self.pf = load_predictor(state["path"], space=self.space)
+            self.path, self.refit_index = Path(state["path"]), int(state["refit_index"])

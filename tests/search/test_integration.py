@@ -1,0 +1,91 @@
+"""The search with the real profiler and predictor: local ONNX Runtime device, SQLite store,
+LightGBM predictor file (kept tiny: 64x64 models, few runs)."""
+
+import csv
+import json
+
+import onnxruntime as ort
+import pytest
+
+from mnas_pred.cli import main
+from mnas_pred.space import SearchSpace
+
+FAST_MEASURE = ["--runs", "5", "--warmup", "2", "--profile-runs", "2", "--resolution", "64"]
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    from device_profiler import MeasureSettings, open_device
+    from device_profiler.protocol import profile
+    from mnas_pred.store import MeasurementStore
+    from predictors.data import load_training_data
+    from predictors.io import save_predictor
+    from predictors.workflow import fit_predictor
+
+    d = tmp_path_factory.mktemp("profiled")
+    settings = MeasureSettings(warmup=2, runs=5, profile_runs=2)
+    with MeasurementStore(d / "m.db") as store, open_device() as dev:
+        profile(dev, SearchSpace.default().sample(8, seed=0), store, settings, resolution=64)
+    pf, _ = fit_predictor(load_training_data(d / "m.db"), "lgbm", folds=0, baselines=[],
+                          params={"n_members": 2, "n_estimators": 50})
+    save_predictor(pf, d / "p.json")
+    pf.metadata["device"] = {"name": "Pixel 7", "key": "adb:XYZ", "model": "Pixel 7"}
+    save_predictor(pf, d / "other.json")
+    return d
+
+
+def _store_count(db):
+    from mnas_pred.store import MeasurementStore
+
+    with MeasurementStore(db, create=False) as s:
+        return s.count()
+
+
+def test_predictor_search_revalidates_on_the_device_and_refits(profiled, tmp_path):
+    db = tmp_path / "m.db"
+    db.write_bytes((profiled / "m.db").read_bytes())
+    before = _store_count(db)
+    out = tmp_path / "out"
+    assert main(["search", "--target-ms", "1", "--accuracy", "analytic", "--use-predictor", str(profiled / "p.json"),
+                 "--db", str(db), "--samples", "9", "--batch-size", "3", "--revalidate-every", "2",
+                 "--revalidate-top", "2", "--refit-threshold", "0", "--revalidate-by", "optimistic", "--export-top", "1",
+                 "--out", str(out),
+                 *FAST_MEASURE]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # one re-validation (after update 2) of the 2 best candidates; the rest only predicted
+    assert summary["device_measurements"] == 2 and summary["predictor_refits"] == 1
+    assert _store_count(db) == before + 2
+    assert (out / "refits" / "predictor-1.json").exists()
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["predicted_latency_ms"] for r in rows)
+    assert sum(1 for r in rows if r["measured_latency_ms"]) >= 2
+    ort.InferenceSession(str(out / "best" / "rank-1.onnx"), providers=["CPUExecutionProvider"])
+
+
+def test_device_only_search_measures_every_candidate(tmp_path):
+    out = tmp_path / "out"
+    assert main(["search", "--target-ms", "1", "--accuracy", "analytic", "--db", str(tmp_path / "m.db"),
+                 "--samples", "3", "--batch-size", "3", "--export-top", "0", "--out", str(out), *FAST_MEASURE]) == 0
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["measured_latency_ms"] and not r["predicted_latency_ms"] for r in rows)
+    assert _store_count(tmp_path / "m.db") == 3
+
+
+def test_predictor_of_another_device_is_refused(profiled, tmp_path, capsys):
+    args = ["search", "--target-ms", "1", "--use-predictor", str(profiled / "other.json"), "--out", str(tmp_path / "o"),
+            "--db", str(tmp_path / "m.db"), *FAST_MEASURE]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fitted on device 'Pixel 7'" in err and "--allow-other-device" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_predictor_for_another_search_space_is_refused(profiled, tmp_path, capsys):
+    space = tmp_path / "space.toml"
+    space.write_text('[choices]\nkernels = [3]\n')
+    args = ["search", "--target-ms", "1", "--use-predictor", str(profiled / "p.json"), "--space", str(space),
+            "--out", str(tmp_path / "o"), "--db", str(tmp_path / "m.db"), *FAST_MEASURE]
+    assert main(args) == 2
+    assert "another search space" in capsys.readouterr().err
