@@ -23,7 +23,9 @@ between members feeds :meth:`predict_interval`.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,8 @@ from mnas_pred.features import layers_frame
 CALIBRATION_INPUTS = ("sum", "n_layers")
 #: Fewer whole-model measurements than this: the calibration is one scale factor.
 MIN_MODELS_FOR_LINEAR_CALIBRATION = 8
+#: Folds of the cross-fitted calibration (see :meth:`LatencyPredictor._calibration_sums`).
+CALIBRATION_FOLDS = 5
 TINY_MS = 1e-6
 
 
@@ -90,7 +94,7 @@ class LatencyPredictor:
                 )
         y = data.layers["latency_ms"].to_numpy(np.float64)
         self._fit_layers(data.layers, y, init_from)
-        self._fit_calibration(data.models, init_from)
+        self._fit_calibration(data.models, init_from, self._calibration_sums(data, init_from))
         self.n_train_layers_ = len(data.layers)
         self.n_train_models_ = len(data.models)
         return self
@@ -98,7 +102,52 @@ class LatencyPredictor:
     def _fit_layers(self, table: pd.DataFrame, latency_ms: np.ndarray, init_from: LatencyPredictor | None) -> None:
         raise NotImplementedError
 
-    def _fit_calibration(self, models: pd.DataFrame, init_from: LatencyPredictor | None) -> None:
+    def _calibration_sums(self, data, init_from: LatencyPredictor | None):
+        """Out-of-fold ``(sums, counts)`` of the whole-model measurements for the calibration.
+
+        The calibration maps a network's summed layer predictions to its measured latency. Fitted
+        on sums from the layer model that was trained on these very networks' layers, it would
+        learn the in-sample relation (layer errors near zero) and under-correct, and its residual
+        spread would understate the error on new networks. So the networks are split into
+        :data:`CALIBRATION_FOLDS` folds by model key, and each fold's sums come from a layer model
+        fitted without that fold's networks (layers of external CSVs, which belong to no network,
+        are always used). The predictor's own layer model is still fitted on everything. Returns
+        ``None`` (in-sample sums) when there are too few networks to cross-fit."""
+        models = data.models
+        if models is None or models.empty or not self.calibration_inputs or "model_key" not in models:
+            return None
+        keys = models["model_key"].astype(str).to_numpy()
+        distinct = np.unique(keys)
+        k = min(CALIBRATION_FOLDS, len(distinct))
+        if k < 2:
+            return None
+        order = np.random.default_rng(0).permutation(len(distinct))
+        fold_of = np.empty(len(distinct), dtype=np.int64)
+        fold_of[order] = np.arange(len(distinct)) % k
+        layer_keys = data.layers["model_key"].astype(str).to_numpy() if "model_key" in data.layers else np.full(len(data.layers), "")
+        y = data.layers["latency_ms"].to_numpy(np.float64)
+        sums, counts = np.zeros(len(models)), np.zeros(len(models))
+        ncls = models["num_classes"] if "num_classes" in models else None
+        folds = [(np.flatnonzero(np.isin(keys, distinct[fold_of == f])), ~np.isin(layer_keys, distinct[fold_of == f])) for f in range(k)]
+        if not all(train.any() for _, train in folds):
+            return None
+
+        def fold_sums(rows, train):
+            clone = type(self)(**self.get_params())
+            clone._fit_layers(data.layers[train].reset_index(drop=True), y[train], init_from)
+            clone.calibration_ = {"sum": 1.0, "n_layers": 0.0, "intercept": 0.0}
+            return clone.layer_sums(models["arch"].iloc[rows], models["resolution"].iloc[rows], None if ncls is None else ncls.iloc[rows])
+
+        # The folds are independent fits (LightGBM trains outside the GIL): two at a time.
+        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+            results = list(pool.map(lambda fold: fold_sums(*fold), folds))
+        for (rows, _), (s, c) in zip(folds, results):
+            sums[rows], counts[rows] = s, c
+        return sums, counts
+
+    def _fit_calibration(self, models: pd.DataFrame, init_from: LatencyPredictor | None, sums_counts=None) -> None:
+        """Fit the calibration on ``models``; ``sums_counts``: their (out-of-fold) layer sums and
+        counts, or ``None`` for this predictor's own (in-sample) sums."""
         coef = {"sum": 1.0, "n_layers": 0.0, "intercept": 0.0}
         self.model_log_residual_std_ = 0.0
         self.calibration_ = dict(coef)  # the plain sum while the calibration's inputs are computed
@@ -107,7 +156,9 @@ class LatencyPredictor:
                 coef = dict(init_from.calibration_)  # keep the other device's overhead model
             self.calibration_ = coef
             return
-        sums, counts = self.layer_sums(models["arch"], models["resolution"], models.get("num_classes"))
+        if sums_counts is None:
+            sums_counts = self.layer_sums(models["arch"], models["resolution"], models.get("num_classes"))
+        sums, counts = sums_counts
         y = models["latency_ms"].to_numpy(np.float64)
         if len(models) < MIN_MODELS_FOR_LINEAR_CALIBRATION:
             # Too few networks for an intercept: one scale factor (median ratio, robust).

@@ -1,13 +1,20 @@
 """``lgbm``: per-layer LightGBM on log latency, an ensemble for uncertainty, and adaptation.
 
-The layer model starts from an analytic guess (:class:`AdditiveBase`: non-negative sum of dense
-MACs, depthwise MACs and per-op memory/fixed costs) and ``n_members`` boosters, trained on row
+The layer model starts from analytic guesses (:class:`AdditiveBase`: non-negative sums of MAC
+terms and per-op memory/fixed costs, fitted by NNLS) and ``n_members`` boosters, trained on row
 subsamples with different seeds, learn the log ratio of measured to guessed latency from
 :func:`mnas_pred.features.layer_features` plus the parts' MACs (:data:`EXTRA_FEATURE_COLUMNS`).
-On HW-NAS-Bench's 225 configurations per device the base raised the cross-validated ±10% share
-from about 50% to about 70% (bench/predictor_accuracy.py). Log targets make the loss relative (layers span four orders of magnitude, and the metrics are
-relative errors). The parameters suit small tables (a few hundred configurations): small leaves
-(``min_data_in_leaf``), fine bins (``min_data_in_bin=1``) and L2 regularisation.
+With ``base="additive+parts"`` (the default) the members alternate between two guesses: dense +
+depthwise MACs (``dense_dw``), and the MACs of a bottleneck's parts at their own speeds plus
+weight traffic (``parts``, whose members also see each part's share of the guess). On
+HW-NAS-Bench's 225 configurations per device the first base raised the cross-validated ±10%
+share from about 50% to about 70%; alternating both (mean of 5-fold CV over 5 fold seeds)
+raised it from 80.8/67.1/77.5% to 82.8/71.4/80.0% on pixel3/raspi4/jetson_tx2, MAPE
+9.3/17.7/7.4% to 7.5/13.3/7.4% (bench/predictor_accuracy.py; the design was chosen on pixel3
+folds, raspi4 and jetson_tx2 were the check). Log targets make the loss relative (layers span
+four orders of magnitude, and the metrics are relative errors). The parameters suit small
+tables (a few hundred configurations): small leaves (``min_data_in_leaf``), fine bins
+(``min_data_in_bin=1``) and L2 regularisation.
 
 Adaptation to a new device (``fit(data, init_from=other)``), per member: the other device's
 prediction ``p(x)`` (log ms) is mapped by an affine correction ``a + b·p(x)`` fitted on the new
@@ -25,7 +32,7 @@ import pandas as pd
 from scipy.optimize import nnls
 
 from mnas_pred.errors import MnasPredError
-from mnas_pred.features import FEATURE_COLUMNS, layer_features, normalize_layer_table
+from mnas_pred.features import FEATURE_COLUMNS, OP_CODES, layer_features, normalize_layer_table
 from predictors._base import TINY_MS, LatencyPredictor
 
 #: Extra per-layer features of the predictor (on top of mnas_pred.features.FEATURE_COLUMNS):
@@ -65,29 +72,66 @@ def feature_matrix(table: pd.DataFrame) -> np.ndarray:
 
 
 _COL = {name: i for i, name in enumerate(PREDICTOR_FEATURE_COLUMNS)}
+#: ``base`` settings of :class:`LGBMPredictor`: which analytic guesses its members correct.
+BASES = ("additive+parts", "additive", "parts", "none")
+#: Fewer training rows than this: the ``parts`` base is replaced by ``dense_dw``.
+MIN_ROWS_FOR_PARTS = 100
 
 
 class AdditiveBase:
     """An analytic first guess that the boosters correct: a layer's latency as a non-negative
-    sum of its dense MACs, depthwise MACs, and per-op memory traffic and fixed cost (fitted by
-    NNLS with relative weights). It interpolates and extrapolates smoothly in size, where trees
-    on 200 rows are step functions; the boosters then learn log(measured / base). Ops with fewer
-    than ``MIN_ROWS_PER_OP`` training rows share one memory/fixed-cost term instead of getting
-    their own (two rows cannot fit a per-op intercept)."""
+    sum of MAC terms and per-op memory traffic and fixed cost (fitted by NNLS with relative
+    weights). It interpolates and extrapolates smoothly in size, where trees on 200 rows are step
+    functions; the boosters then learn log(measured / base). Ops with fewer than
+    ``MIN_ROWS_PER_OP`` training rows share one memory/fixed-cost term instead of getting their
+    own (two rows cannot fit a per-op intercept).
+
+    Two designs (``kind``):
+
+    * ``"dense_dw"``: two MAC terms, dense and depthwise;
+    * ``"parts"``: the MACs of a layer's parts, each at its own speed: the 1x1 expand and project
+      convolutions of a bottleneck (plain and grouped), other dense MACs (kxk convolutions,
+      linear, projection skips), depthwise MACs at stride 1 and at stride > 1, plus a weight-
+      traffic term (parameters: a linear layer or a wide 1x1 convolution reads more weights than
+      activations). Its parts' shares of the guess are extra booster inputs
+      (:meth:`share_features`), telling the trees which regime a layer is in.
+    """
 
     MIN_ROWS_PER_OP = 10
+    KINDS = ("dense_dw", "parts")
+    #: Number of leading design columns of ``"parts"`` whose shares feed the boosters.
+    N_PARTS = 6
 
-    def __init__(self, coef=None, op_codes=()):
+    def __init__(self, coef=None, op_codes=(), kind: str = "dense_dw"):
         self.coef = None if coef is None else np.asarray(coef, np.float64)
         self.op_codes = [int(c) for c in op_codes]
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown additive base '{kind}'")
+        self.kind = kind
 
-    def _design(self, x: np.ndarray) -> np.ndarray:
+    def _macs(self, x: np.ndarray) -> list[np.ndarray]:
         dense = np.expm1(x[:, _COL["log_dense_macs"]])
         depthwise = np.expm1(x[:, _COL["log_depthwise_macs"]])
+        if self.kind == "dense_dw":
+            return [dense, depthwise]
+        op = x[:, _COL["op_code"]]
+        mb, sep = op == OP_CODES["mbconv"], op == OP_CODES["sepconv"]
+        g = np.maximum(x[:, _COL["groups"]], 1)
+        mid, cin, cout = x[:, _COL["mid"]], x[:, _COL["cin"]], x[:, _COL["cout"]]
+        in_px = x[:, _COL["in_h"]] * x[:, _COL["in_w"]]
+        out_px = x[:, _COL["out_h"]] * x[:, _COL["out_w"]]
+        expand = np.where(mb, cin * mid * in_px / g, 0.0)
+        project = np.where(mb, mid * cout * out_px / g, np.where(sep, mid * cout * out_px, 0.0))
+        grouped = g > 1
+        strided = x[:, _COL["stride"]] > 1
+        return [np.maximum(dense - expand - project, 0.0), expand * ~grouped, project * ~grouped, (expand + project) * grouped,
+                depthwise * ~strided, depthwise * strided, x[:, _COL["params"]]]
+
+    def _design(self, x: np.ndarray) -> np.ndarray:
         elements = np.expm1(x[:, _COL["log_elements"]])
         op = x[:, _COL["op_code"]]
         other = ~np.isin(op, self.op_codes)
-        cols = [dense, depthwise, elements * other, other.astype(np.float64)]
+        cols = self._macs(x) + [elements * other, other.astype(np.float64)]
         for c in self.op_codes:
             cols += [elements * (op == c), (op == c).astype(np.float64)]
         return np.column_stack(cols)
@@ -106,22 +150,36 @@ class AdditiveBase:
     def predict_log(self, x: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(self._design(x) @ self.coef, TINY_MS))
 
+    def share_features(self, x: np.ndarray) -> np.ndarray:
+        """Each part's share of the guess (``"parts"`` only), shape ``(len(x), N_PARTS)``."""
+        terms = self._design(x) * self.coef
+        return terms[:, : self.N_PARTS] / np.maximum(terms.sum(axis=1, keepdims=True), 1e-12)
+
     def to_dict(self) -> dict:
-        return {"coef": self.coef.tolist(), "op_codes": self.op_codes}
+        return {"coef": self.coef.tolist(), "op_codes": self.op_codes, "kind": self.kind}
 
     @classmethod
     def from_dict(cls, d: dict) -> AdditiveBase:
-        return cls(d["coef"], d["op_codes"])
+        return cls(d["coef"], d["op_codes"], d.get("kind", "dense_dw"))
+
+
+SHARE_FEATURE_COLUMNS = ("share_dense_other", "share_expand", "share_project", "share_grouped_pointwise",
+                         "share_depthwise", "share_depthwise_strided")
 
 
 class _Member:
     """One ensemble member: ``log ms = base(x) + a + b * prior(x) + booster(x)``, each part
-    optional (a fresh member: base + booster; an adapted one: affine prior + booster)."""
+    optional (a fresh member: base + booster; an adapted one: affine prior + booster). With
+    ``share_features`` the booster also sees the base's part shares (:data:`SHARE_FEATURE_COLUMNS`)."""
 
     def __init__(self, booster: lgb.Booster | None, prior: _Member | None = None, affine=(0.0, 1.0),
-                 base: AdditiveBase | None = None, prior_correction_only: bool = False):
+                 base: AdditiveBase | None = None, prior_correction_only: bool = False, share_features: bool = False):
         self.booster, self.prior, self.affine, self.base = booster, prior, (float(affine[0]), float(affine[1])), base
         self.prior_correction_only = prior_correction_only
+        self.share_features = share_features
+
+    def booster_input(self, x: np.ndarray) -> np.ndarray:
+        return np.column_stack([x, self.base.share_features(x)]) if self.share_features else x
 
     def prior_log(self, x: np.ndarray) -> np.ndarray:
         """The prior's log prediction, or only its correction to its own base."""
@@ -137,7 +195,7 @@ class _Member:
         if self.prior is not None:
             out = out + self.affine[0] + self.affine[1] * self.prior_log(x)
         if self.booster is not None:
-            out = out + self.booster.predict(x, num_threads=1)
+            out = out + self.booster.predict(self.booster_input(x), num_threads=1)
         return out
 
     def to_dict(self) -> dict:
@@ -147,6 +205,7 @@ class _Member:
             "affine": list(self.affine),
             "base": self.base.to_dict() if self.base is not None else None,
             "prior_correction_only": self.prior_correction_only,
+            "share_features": self.share_features,
         }
 
     @classmethod
@@ -156,7 +215,10 @@ class _Member:
         base = AdditiveBase.from_dict(d["base"]) if d.get("base") else None
         if booster is None and prior is None and base is None:
             raise ValueError("an ensemble member needs a booster, a prior or a base")
-        return cls(booster, prior, d.get("affine", (0.0, 1.0)), base, bool(d.get("prior_correction_only", False)))
+        share = bool(d.get("share_features", False))
+        if share and (base is None or base.kind != "parts"):
+            raise ValueError("share features need a 'parts' base")
+        return cls(booster, prior, d.get("affine", (0.0, 1.0)), base, bool(d.get("prior_correction_only", False)), share)
 
 
 class LGBMPredictor(LatencyPredictor):
@@ -166,9 +228,9 @@ class LGBMPredictor(LatencyPredictor):
     calibration_inputs = ("sum", "n_layers")
     supports_init_from = True
 
-    def __init__(self, n_members: int = 5, n_estimators: int = 400, learning_rate: float = 0.05,
+    def __init__(self, n_members: int = 6, n_estimators: int = 400, learning_rate: float = 0.05,
                  num_leaves: int = 15, min_data_in_leaf: int = 2, lambda_l2: float = 1.0,
-                 subsample: float = 0.8, feature_fraction: float = 1.0, base: str = "additive", linear_tree: bool = False, adapt: str = "rebase",
+                 subsample: float = 0.8, feature_fraction: float = 1.0, base: str = "additive+parts", linear_tree: bool = False, adapt: str = "rebase",
                  adapt_rounds: int = 30, adapt_prior: float = 5.0, seed: int = 0):
         self.n_members = n_members
         self.n_estimators = n_estimators
@@ -210,8 +272,8 @@ class LGBMPredictor(LatencyPredictor):
             "verbose": -1,
         }
 
-    def _dataset(self, x, y, init_score=None) -> lgb.Dataset:
-        return lgb.Dataset(x, label=y, init_score=init_score, feature_name=list(PREDICTOR_FEATURE_COLUMNS),
+    def _dataset(self, x, y, init_score=None, names=PREDICTOR_FEATURE_COLUMNS) -> lgb.Dataset:
+        return lgb.Dataset(x, label=y, init_score=init_score, feature_name=list(names),
                            params={"min_data_in_bin": 1, "verbose": -1}, free_raw_data=False)
 
     def _fit_layers(self, table, latency_ms, init_from) -> None:
@@ -219,13 +281,24 @@ class LGBMPredictor(LatencyPredictor):
         y = np.log(np.maximum(latency_ms, TINY_MS))
         members = []
         if init_from is None:
-            if self.base not in ("additive", "none"):
-                raise MnasPredError(f"unknown lgbm base '{self.base}'", "use base='additive' or 'none'")
-            base = AdditiveBase().fit(x, np.exp(y)) if self.base == "additive" else None
-            init = base.predict_log(x) if base is not None else None
+            if self.base not in BASES:
+                raise MnasPredError(f"unknown lgbm base '{self.base}'", f"use base={' or '.join(repr(b) for b in BASES)}")
+            kinds = {"additive": ["dense_dw"], "parts": ["parts"], "additive+parts": ["dense_dw", "parts"], "none": [None]}[self.base]
+            if len(y) < MIN_ROWS_FOR_PARTS and "parts" in kinds:
+                # ~8 speed coefficients fitted on a few dozen rows extrapolate wildly (a weight-
+                # traffic coefficient from small layers applied to a 2-million-weight linear).
+                kinds = ["dense_dw"]
+            bases = [AdditiveBase(kind=k).fit(x, np.exp(y)) if k else None for k in kinds]
             for m in range(self.n_members):
-                booster = lgb.train(self._params(m, len(y)), self._dataset(x, y, init_score=init), num_boost_round=self.n_estimators)
-                members.append(_Member(booster, base=base))
+                # Members alternate between the bases: two analytic guesses with different
+                # errors, each corrected by its boosters, average better than either alone.
+                base = bases[m % len(bases)]
+                member = _Member(None, base=base, share_features=base is not None and base.kind == "parts")
+                init = base.predict_log(x) if base is not None else None
+                names = (*PREDICTOR_FEATURE_COLUMNS, *SHARE_FEATURE_COLUMNS) if member.share_features else PREDICTOR_FEATURE_COLUMNS
+                data = self._dataset(member.booster_input(x), y, init_score=init, names=names)
+                member.booster = lgb.train(self._params(m, len(y)), data, num_boost_round=self.n_estimators)
+                members.append(member)
         else:
             if self.adapt not in ("rebase", "affine"):
                 raise MnasPredError(f"unknown lgbm adapt mode '{self.adapt}'", "use adapt='rebase' or 'affine'")
