@@ -7,6 +7,9 @@
 * :mod:`device_profiler.protocol` is the measurement protocol every device shares:
   ``measure_arch(device, arch, resolution, settings) -> Measurement`` and
   ``profile(device, archs, store, settings, resolution, progress)``.
+* :mod:`device_profiler.fleet` profiles on several devices at once (``profile-device --serial A
+  --serial B``): ``profile_many(devices, archs, store, ...)``, one worker thread per device, one
+  writer to the store, a device that drops out hands its models to the others.
 
 This module imports nothing heavy (no torch, no onnxruntime): the worker processes and the CLI's
 start-up stay fast, and the adb/ssh devices are imported only when asked for.

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ BURST_SIZE = 10
 TOLERANCE = 0.10  # a burst median this much (relative) slower than the fastest burst's is an outlier
 MAX_ATTEMPTS = 3  # independent run sets at most, re-measuring when bursts disagree
 MIN_ON_CPU = 0.9  # a run with less CPU time than this share of its wall time was preempted
+
+# torch.onnx.export keeps exporter state in module globals (opset, export mode), so two threads
+# of one process (several phones profiling at once, device_profiler.fleet) must not export at
+# the same time. An export takes 0.2-0.6 s against seconds of measuring, so serializing costs little.
+_EXPORT_LOCK = threading.Lock()
 
 
 def latency_stats(samples_ms: Iterable[float]) -> dict:
@@ -240,12 +246,13 @@ def _export_one_thread(arch, path: Path, resolution: int, num_classes: int) -> b
 
     from mnas_pred.export import export_onnx
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return export_onnx(arch, path, resolution=resolution, num_classes=num_classes)
-    finally:
-        torch.set_num_threads(before)
+    with _EXPORT_LOCK:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return export_onnx(arch, path, resolution=resolution, num_classes=num_classes)
+        finally:
+            torch.set_num_threads(before)
 
 
 def measure_arch(
@@ -299,9 +306,10 @@ class ProfileEvent:
     done: int  # architectures handled so far (measured, skipped or failed)
     total: int
     arch: str
-    status: str  # "measured" | "skipped" (already in the store) | "failed"
+    status: str  # "measured" | "skipped" (already in the store) | "failed" | "dropped" (a device left the run)
     measurement: Measurement | None = None
     error: str | None = None
+    device: str = ""  # the device key, for runs on several devices (device_profiler.fleet)
 
 
 @dataclass
@@ -344,12 +352,10 @@ class _DriftCheck:
         self._path: Path | None = None
 
     def _measure(self, after: int) -> None:
-        from mnas_pred.export import export_onnx
-
         if self._path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mnas-pred-reference-")
             self._path = Path(self._tmp.name) / "reference.onnx"
-            export_onnx(self.reference, self._path, resolution=self.resolution, num_classes=self.num_classes)
+            _export_one_thread(self.reference, self._path, self.resolution, self.num_classes)
         m = measure_onnx(self.device, self._path, self.settings, [], device_info=self.info)
         if self.baseline_ms is None:
             self.baseline_ms = m.latency_ms

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -279,6 +280,30 @@ class MeasurementStore:
             (device_key, arch, resolution, num_classes, settings_key(settings)),
         ).fetchone()
         return row is not None
+
+    def measured_archs(self, resolution: int, settings: MeasureSettings, *, num_classes: int = 1000,
+                       device_keys: Iterable[str] = (), device_models: Iterable[tuple[str, str]] = ()) -> set[str]:
+        """Architectures measured with these settings on any of ``device_keys``, or on any device
+        of one of ``device_models`` ((kind, hardware model) pairs: phones of the same model
+        share a predictor, so a model measured on one of them is not needed from another)."""
+        keys, models = list(device_keys), list(device_models)
+        if not keys and not models:
+            return set()
+        conditions = []
+        args: list = [resolution, num_classes, settings_key(settings)]
+        if keys:
+            conditions.append(f"d.key IN ({', '.join('?' * len(keys))})")
+            args += keys
+        for kind, model in models:
+            conditions.append("(d.kind = ? AND d.model = ?)")
+            args += [kind, model]
+        rows = self.conn.execute(
+            "SELECT DISTINCT mo.arch FROM measurements m JOIN devices d ON d.id = m.device_id "
+            "JOIN models mo ON mo.id = m.model_id WHERE mo.resolution = ? AND mo.num_classes = ? "
+            f"AND m.settings_key = ? AND ({' OR '.join(conditions)})",
+            args,
+        ).fetchall()
+        return {r[0] for r in rows}
 
     def count(self, device: str | None = None) -> int:
         q = "SELECT COUNT(*) FROM measurements m JOIN devices d ON d.id = m.device_id"

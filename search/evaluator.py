@@ -9,7 +9,8 @@ so ``--workers N`` gives the same history as a serial run.
 * :class:`SerialEvaluator`: in this process (the default, ``--workers 1``).
 * :class:`ProcessPoolEvaluator`: ``N`` local worker processes (``spawn``: no forked torch or
   OpenMP state), each loading the proxy data once.
-A Ray backend (issue 6) is one more subclass that submits :func:`evaluate_one` as Ray tasks.
+* :class:`search.ray_evaluator.RayEvaluator`: one Ray task per candidate on a cluster
+  (``--ray-address``), imported only then.
 """
 
 from __future__ import annotations
@@ -110,7 +111,13 @@ class ProcessPoolEvaluator(Evaluator):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_evaluator(spec: AccuracySpec, workers: int = 1, accuracy: AccuracyEvaluator | None = None) -> Evaluator:
+def make_evaluator(spec: AccuracySpec, workers: int = 1, accuracy: AccuracyEvaluator | None = None, *,
+                   ray_address: str | None = None, cpus_per_trial: float = 1.0,
+                   gpus_per_trial: float = 0.0) -> Evaluator:
+    if ray_address:
+        from search.ray_evaluator import RayEvaluator  # imports Ray: only when asked for
+
+        return RayEvaluator(spec, ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     if workers <= 1:
         return SerialEvaluator(accuracy or spec.build())
     return ProcessPoolEvaluator(spec, workers)

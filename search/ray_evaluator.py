@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 
 from mnas_pred.arch import parse_arch
 from mnas_pred.errors import MnasPredError
@@ -67,12 +68,27 @@ def _kill_worker_once_for_tests(arch: str) -> None:
 
 def evaluate_candidate(spec: AccuracySpec, arch: str) -> float:
     """Body of the Ray task: the accuracy of one candidate."""
-    _kill_worker_once_for_tests(arch)
     key = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
     evaluator = _WORKER_EVALUATORS.get(key)
     if evaluator is None:
         evaluator = _WORKER_EVALUATORS[key] = spec.build()
+    _kill_worker_once_for_tests(arch)  # after the set-up: the worker dies with the candidate under way
     return float(evaluator.accuracy(parse_arch(arch)))
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a host:port nobody answers at: ray.init would retry for minutes first."""
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise MnasPredError(f"--ray-address '{address}' is not host:port, 'auto' or 'local'",
+                            "pass the head node's address as printed by `ray start --head`, e.g. 10.0.0.5:6379")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise MnasPredError(f"no Ray cluster answers at '{address}' ({e.strerror or e})",
+                            "start one with `ray start --head` and pass the address it prints") from None
 
 
 def _largest_node(ray) -> tuple[float, float]:
@@ -93,10 +109,11 @@ class RayEvaluator(Evaluator):
         self.address = address
         self._connected_here = False
         if not ray.is_initialized():
+            _check_reachable(address)
             try:
                 # "local" starts a cluster on this machine; anything else connects to one.
                 ray.init(address=None if address == "local" else address, logging_level="warning",
-                         log_to_driver=False, configure_logging=True)
+                         log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise MnasPredError(f"cannot connect to the Ray cluster at '{address}' ({first})",

@@ -86,13 +86,17 @@ class SearchConfig:
     refit_threshold: float = 0.1
     revalidate_by: str = "reward"  # "reward" | "optimistic" (search.latency.RevalidationPolicy)
     workers: int = 1
+    ray_address: str | None = None  # evaluate candidates as Ray tasks on this cluster ("auto", "local", host:port)
+    cpus_per_trial: float | None = None  # Ray resources of one candidate; None: --train-threads CPUs
+    gpus_per_trial: float = 0.0
     export_top: int = 3
     allow_other_device: bool = False  # use a predictor fitted on another device model
     # device measurement protocol (device_profiler.MeasureSettings fields); empty = its defaults
     measure: dict = field(default_factory=dict)
 
     # settings that may change between a run and its resume
-    RESUMABLE_CHANGES = ("workers", "samples", "export_top", "db")
+    # (where candidates are evaluated does not change their results)
+    RESUMABLE_CHANGES = ("workers", "samples", "export_top", "db", "ray_address", "cpus_per_trial", "gpus_per_trial")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -118,6 +122,16 @@ class SearchConfig:
             check_spec(self.data)
         if self.workers < 1:
             raise MnasPredError("--workers must be at least 1", "e.g. --workers 2")
+        if self.ray_address is not None:
+            if self.workers > 1:
+                raise MnasPredError("both --workers and --ray-address were given",
+                                    "use --workers N for processes on this machine or --ray-address for a cluster")
+            if self.cpus_per_trial is not None and not self.cpus_per_trial > 0 or not self.gpus_per_trial >= 0:
+                raise MnasPredError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0",
+                                    "e.g. --cpus-per-trial 1 --gpus-per-trial 0")
+            from search.ray_evaluator import import_ray
+
+            import_ray()  # a missing Ray fails here, before the results folder is touched
         RevalidationPolicy(self.revalidate_every, self.revalidate_top, self.refit_threshold, self.revalidate_by)
         if self.predictor not in (None, ANALYTIC) and not Path(self.predictor).is_file():
             raise MnasPredError(f"predictor file '{self.predictor}' does not exist",
@@ -215,7 +229,8 @@ class Search:
             if changed:
                 raise MnasPredError(
                     f"--resume with different settings than the checkpoint in '{self.out}': {', '.join(changed)}",
-                    "repeat the original command with --resume (only --samples, --workers, --export-top may change)")
+                    "repeat the original command with --resume (only --samples, --workers, --export-top, --db "
+                    "and the Ray options may change)")
             return state
         if self.checkpoint_path.exists():
             raise MnasPredError(f"'{self.out}' already holds a search",
@@ -298,7 +313,9 @@ class Search:
     def run(self) -> SearchResult:
         c = self.config
         start = time.perf_counter()
-        evaluator = make_evaluator(self.accuracy_spec, c.workers, self.accuracy_eval)
+        evaluator = make_evaluator(self.accuracy_spec, c.workers, self.accuracy_eval, ray_address=c.ray_address,
+                                   cpus_per_trial=c.cpus_per_trial or float(c.train.threads),
+                                   gpus_per_trial=c.gpus_per_trial)
         try:
             while len(self.history) < c.samples:
                 n = min(c.batch_size, c.samples - len(self.history))

@@ -15,7 +15,6 @@ from mnas_pred.errors import MnasPredError
 
 DEFAULT_DB = Path("measurements.db")
 
-SerialOption = Annotated[Optional[str], typer.Option("--serial", help="Android device serial (see `mnas-pred devices`).")]
 SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as user@host or host (ssh config, keys and jump hosts apply).")]
 AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
 PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
@@ -58,10 +57,29 @@ def _ratio_summary(ratios: list[float]) -> dict:
     }
 
 
+SerialsOption = Annotated[Optional[list[str]], typer.Option(
+    "--serial", help="Android device serial (see `mnas-pred devices`); repeat it to profile on several phones at once.")]
+
+
+_PROGRESS_COLUMNS = (
+    TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
+)
+
+
+def _print_layer_ratios(r: dict) -> None:
+    if r:
+        console.print(
+            f"per-layer sum / end-to-end: median {r['median']:.3f}, p10 {r['p10']:.3f}, p90 {r['p90']:.3f}, "
+            f"range {r['min']:.3f}-{r['max']:.3f}; {r['within_15pct']}/{r['n']} within 15%"
+        )
+
+
 @app.command("profile-device")
 def profile_device(
-    serial: SerialOption = None,
+    serial: SerialsOption = None,
     ssh: SshOption = None,
+    allow_mixed: Annotated[bool, typer.Option("--allow-mixed", help="With several --serial: accept phones of different models (ro.product.model).")] = False,
     num_models: Annotated[int, typer.Option("--num-models", "-n", min=1, help="Architectures to sample and measure.")] = 100,
     db: DbOption = DEFAULT_DB,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Intra-op threads (MnasNet measured one core).")] = 1,
@@ -79,20 +97,28 @@ def profile_device(
     json_out: JsonOption = False,
 ) -> None:
     """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
-    and store every measurement as soon as it is taken (re-run the same command to resume)."""
+    and store every measurement as soon as it is taken (re-run the same command to resume).
+    With several --serial the models are shared out among the phones, one at a time per phone."""
     from device_profiler import MeasureSettings, open_device
     from device_profiler.protocol import ProfileEvent, profile, sample_archs
     from mnas_pred.space import SearchSpace
     from mnas_pred.store import MeasurementStore
 
+    serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
+    if len(serials) > 1:
+        if ssh:
+            raise MnasPredError("both --serial and --ssh were given", "choose phones or one board per run")
+        _profile_on_phones(serials, allow_mixed=allow_mixed, num_models=num_models, db=db, threads=threads,
+                           runs=runs, warmup=warmup, profile_runs=profile_runs, repeats=repeats,
+                           drift_every=drift_every, seed=seed, resolution=resolution, space=space, adb=adb,
+                           perf_test=perf_test, ort_lib=ort_lib, json_out=json_out)
+        return
+    serial = serials[0] if serials else None
     search_space = SearchSpace.load(space)
     res = resolution or search_space.resolution
     archs = sample_archs(search_space, num_models, seed)
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
-    columns = (
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
-    )
+    columns = _PROGRESS_COLUMNS
     ratios: list[float] = []
     with (
         MeasurementStore(db) as store,
@@ -136,12 +162,78 @@ def profile_device(
         worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
         console.print(f"drift of the reference model during the run: at most {worst['ratio'] - 1:+.1%} "
                       f"(after {worst['after_models']} models)")
-    r = summary["layer_sum_ratio"]
-    if r:
-        console.print(
-            f"per-layer sum / end-to-end: median {r['median']:.3f}, p10 {r['p10']:.3f}, p90 {r['p90']:.3f}, "
-            f"range {r['min']:.3f}-{r['max']:.3f}; {r['within_15pct']}/{r['n']} within 15%"
-        )
+    _print_layer_ratios(summary["layer_sum_ratio"])
+
+
+def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int, db: Path, threads: int, runs: int,
+                       warmup: int, profile_runs: int, repeats: int, drift_every: int, seed: int,
+                       resolution: int | None, space: Path | None, adb: Path | None, perf_test: Path | None,
+                       ort_lib: Path | None, json_out: bool) -> None:
+    """``profile-device`` with several ``--serial``: one worker per phone, one store
+    (device_profiler.fleet.profile_many does the work)."""
+    from contextlib import ExitStack
+
+    from device_profiler import MeasureSettings, open_device
+    from device_profiler.fleet import profile_many
+    from device_profiler.protocol import ProfileEvent, sample_archs
+    from mnas_pred.space import SearchSpace
+    from mnas_pred.store import MeasurementStore
+
+    search_space = SearchSpace.load(space)
+    res = resolution or search_space.resolution
+    archs = sample_archs(search_space, num_models, seed)
+    settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
+    ratios: list[float] = []
+    with ExitStack() as stack:
+        store = stack.enter_context(MeasurementStore(db))
+        phones = [stack.enter_context(open_device(s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)))
+                  for s in serials]
+        bar = stack.enter_context(Progress(*_PROGRESS_COLUMNS, console=err_console, transient=json_out,
+                                           disable=json_out))
+        task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
+
+        def on_event(e: ProfileEvent) -> None:
+            if e.status == "dropped":
+                bar.console.print(f"{e.device} dropped out, the other phones take over its models: {e.error}",
+                                  markup=False, highlight=False)
+                return
+            if e.status == "measured" and e.measurement is not None:
+                m = e.measurement
+                ratios.append(m.layer_sum_ratio) if m.layers_ms else None
+                last = f"last {m.latency_ms:.2f} ms on {e.device.split(':', 1)[-1]}"
+            elif e.status == "failed":
+                last = f"failed: {e.error}"
+                bar.console.print(f"skipped a model that failed on every phone: {e.error}", markup=False,
+                                  highlight=False)
+            else:
+                last = "already measured"
+            bar.update(task, completed=e.done, last=last)
+
+        report = profile_many(phones, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
+                              allow_mixed=allow_mixed, drift_every=drift_every)
+        stored = {d.device.key: store.count(d.device.key) for d in report.devices}
+    summary = {
+        "db": str(db), "devices": [
+            {"device": d.device.key, "model": d.device.model, "measured": d.measured, "stored_for_device": stored[d.device.key],
+             "dropped": d.dropped, "busy_seconds": round(d.seconds_busy, 2), "drift": d.drift}
+            for d in report.devices],
+        "resolution": res, "settings": settings.as_dict(), "sampled": report.total, "measured": report.measured,
+        "already_measured": report.skipped, "failed": report.failed, "seconds": round(report.seconds, 2),
+        "models_per_hour": round(report.models_per_hour), "layer_sum_ratio": _ratio_summary(ratios),
+    }
+    if json_out:
+        print_json(summary)
+        return
+    console.print(
+        f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
+        f"on {len(report.devices)} phones at {res}x{res} into {db}"
+        + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
+    )
+    for d in summary["devices"]:
+        state = f"dropped out ({d['dropped']})" if d["dropped"] else "ok"
+        console.print(f"  {d['device']} ({d['model']}): {d['measured']} measured this run, "
+                      f"{d['stored_for_device']} stored; {state}", markup=False, highlight=False)
+    _print_layer_ratios(summary["layer_sum_ratio"])
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +16,7 @@ from mnas_pred.cli._app import JsonOption, SpaceOption, app, console, err_consol
 _TRAIN = "Proxy training"
 _LAT = "Latency"
 _STRAT = "Strategy"
+_SCALE = "Scaling out"
 
 
 class _Display:
@@ -97,6 +100,9 @@ def search(
     train_limit: Annotated[Optional[int], typer.Option("--train-limit", min=1, help="Train on at most this many images (cheaper proxy).", rich_help_panel=_TRAIN)] = None,
     train_threads: Annotated[int, typer.Option("--train-threads", min=1, help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Candidates trained in parallel local processes (same results as 1).", rich_help_panel=_TRAIN)] = 1,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Train candidates as Ray tasks on this cluster: host:port of its head, 'auto' (the cluster this node belongs to) or 'local' (start one here). Needs `pip install 'mnas-pred[ray]'`.", rich_help_panel=_SCALE)] = None,
+    cpus_per_trial: Annotated[Optional[float], typer.Option("--cpus-per-trial", min=0.01, help="Ray: CPUs reserved per candidate (default: --train-threads).", rich_help_panel=_SCALE)] = None,
+    gpus_per_trial: Annotated[float, typer.Option("--gpus-per-trial", min=0.0, help="Ray: GPUs reserved per candidate (fractions share a GPU).", rich_help_panel=_SCALE)] = 0.0,
     use_predictor: Annotated[Optional[Path], typer.Option("--use-predictor", help="Predictor file (fit-predictor): predicted latency, the device only re-validates. Without it every candidate is measured.", dir_okay=False, rich_help_panel=_LAT)] = None,
     serial: Annotated[Optional[str], typer.Option("--serial", help="Android device serial (default device: this machine's CPU).", rich_help_panel=_LAT)] = None,
     ssh: Annotated[Optional[str], typer.Option("--ssh", help="Linux board as [user@]host.", rich_help_panel=_LAT)] = None,
@@ -130,6 +136,9 @@ def search(
         raise MnasPredError(f"unknown --latency '{latency}'", "use real or analytic")
     if serial and ssh:
         raise MnasPredError("both --serial and --ssh were given", "choose one device per search")
+    if ray_address is None and (cpus_per_trial is not None or gpus_per_trial):
+        raise MnasPredError("--cpus-per-trial and --gpus-per-trial apply to Ray tasks",
+                            "add --ray-address ADDR (or leave them out)")
     predictor = None
     if use_predictor is not None:
         predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor)
@@ -149,15 +158,19 @@ def search(
         predictor=predictor, device=device, db=str(db), resolution=resolution, space=str(space) if space else None,
         revalidate_every=revalidate_every, revalidate_top=revalidate_top, refit_threshold=refit_threshold,
         revalidate_by=revalidate_by,
-        workers=workers, export_top=export_top, allow_other_device=allow_other_device,
+        workers=workers, ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+        export_top=export_top, allow_other_device=allow_other_device,
         measure={"threads": threads, "runs": runs, "warmup": warmup, "profile_runs": profile_runs},
     )
     display = _Display(enabled=not json_out)
     # validates every option and opens the device before the live display starts
     runner = Search(config, resume=resume, log=display.log if not json_out else None)
     runner.progress = display.update
+    # With --json, stdout carries the JSON only: anything a library prints meanwhile (Ray reports
+    # a lost worker on stdout from a background thread) goes to stderr.
+    stdout_guard = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     try:
-        with display:
+        with display, stdout_guard:
             result = runner.run()
     except KeyboardInterrupt:
         err_console.print(f"error: interrupted; every finished controller update is checkpointed in {out}: "
