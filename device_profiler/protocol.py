@@ -290,13 +290,9 @@ def measure_arch(
 
 
 def sample_archs(space, n: int, seed: int = 0) -> list:
-    """``n`` architectures drawn uniformly from ``space`` (a :class:`mnas_pred.space.SearchSpace`),
-    one at a time, so that the first ``k`` are the same for every ``n >= k``: a profiling run
-    with a larger ``--num-models`` and the same seed extends the earlier one instead of starting
-    over (``SearchSpace.sample`` draws decision by decision, so its draws depend on ``n``)."""
-    rng = np.random.default_rng(seed)
-    vocab = space.vocab_sizes()
-    return [space.decode([int(rng.integers(0, v)) for v in vocab]) for _ in range(n)]
+    """``n`` architectures drawn uniformly from ``space``; the first ``k`` are the same for every
+    ``n >= k`` (see :meth:`mnas_pred.space.SearchSpace.sample_tokens`)."""
+    return space.sample(n, seed)
 
 
 @dataclass

@@ -286,10 +286,15 @@ class SearchSpace:
         return True
 
     def sample_tokens(self, n: int, seed: int | None = None) -> np.ndarray:
-        """``n`` uniform token sequences, shape ``(n, num_decisions)``."""
+        """``n`` uniform token sequences, shape ``(n, num_decisions)``, drawn one architecture at
+        a time so that the first ``k`` are the same for every ``n >= k``: a profiling run with a
+        larger ``--num-models`` and the same seed extends the earlier one instead of starting over."""
         rng = np.random.default_rng(seed)
-        return np.stack([rng.integers(0, v, size=n) for v in self.vocab_sizes()], axis=1)
+        vocab = self.vocab_sizes()
+        rows = [[int(rng.integers(0, v)) for v in vocab] for _ in range(n)]
+        return np.array(rows, dtype=np.int64).reshape(n, len(vocab))
 
     def sample(self, n: int = 1, seed: int | None = None) -> list[Architecture]:
-        """``n`` architectures drawn uniformly over the token view (seeded, reproducible)."""
+        """``n`` architectures drawn uniformly over the token view (seeded, reproducible, and
+        prefix-stable: see :meth:`sample_tokens`)."""
         return [self.decode(t) for t in self.sample_tokens(n, seed)]

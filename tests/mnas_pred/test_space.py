@@ -32,6 +32,7 @@ def test_sampling_is_seeded_and_inside_the_space(space):
     a = space.sample(50, seed=7)
     assert a == space.sample(50, seed=7)
     assert a != space.sample(50, seed=8)
+    assert space.sample(20, seed=7) == a[:20]  # prefix-stable: more models extend a run
     assert all(space.contains(x) for x in a)
 
 
