@@ -100,7 +100,7 @@ def profile_device(
     and store every measurement as soon as it is taken (re-run the same command to resume).
     With several --serial the models are shared out among the phones, one at a time per phone."""
     from device_profiler import MeasureSettings, open_device
-    from device_profiler.protocol import ProfileEvent, profile, sample_archs
+    from device_profiler.protocol import profile, sample_archs
     from mnas_pred.space import SearchSpace
     from mnas_pred.store import MeasurementStore
 
@@ -127,18 +127,7 @@ def profile_device(
     ):
         task = bar.add_task("profiling", total=len(archs), last="")
 
-        def on_event(e: ProfileEvent) -> None:
-            if e.status == "measured" and e.measurement is not None:
-                m = e.measurement
-                ratios.append(m.layer_sum_ratio) if m.layers_ms else None
-                last = f"last {m.latency_ms:.2f} ms (p10-p90 {m.latency_p10_ms:.2f}-{m.latency_p90_ms:.2f})"
-            elif e.status == "failed":
-                last = f"failed: {e.error}"
-                bar.console.print(f"skipped a model that failed: {e.error}", markup=False, highlight=False)
-            else:
-                last = "already measured"
-            bar.update(task, completed=e.done, last=last)
-
+        on_event = _progress_callback(bar, task, ratios)
         report = profile(device, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
                          drift_every=drift_every)
         total_stored = store.count(report.device.key)
@@ -175,7 +164,7 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
 
     from device_profiler import MeasureSettings, open_device
     from device_profiler.fleet import profile_many
-    from device_profiler.protocol import ProfileEvent, sample_archs
+    from device_profiler.protocol import sample_archs
     from mnas_pred.space import SearchSpace
     from mnas_pred.store import MeasurementStore
 
@@ -192,23 +181,7 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
                                            disable=json_out))
         task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
 
-        def on_event(e: ProfileEvent) -> None:
-            if e.status == "dropped":
-                bar.console.print(f"{e.device} dropped out, the other phones take over its models: {e.error}",
-                                  markup=False, highlight=False)
-                return
-            if e.status == "measured" and e.measurement is not None:
-                m = e.measurement
-                ratios.append(m.layer_sum_ratio) if m.layers_ms else None
-                last = f"last {m.latency_ms:.2f} ms on {e.device.split(':', 1)[-1]}"
-            elif e.status == "failed":
-                last = f"failed: {e.error}"
-                bar.console.print(f"skipped a model that failed on every phone: {e.error}", markup=False,
-                                  highlight=False)
-            else:
-                last = "already measured"
-            bar.update(task, completed=e.done, last=last)
-
+        on_event = _progress_callback(bar, task, ratios, phones=True)
         report = profile_many(phones, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
                               allow_mixed=allow_mixed, drift_every=drift_every)
         stored = {d.device.key: store.count(d.device.key) for d in report.devices}
@@ -267,3 +240,30 @@ def measurements(
             f"{r.cv:.3f}", ratio,
         )
     console.print(table)
+
+
+def _progress_callback(bar: Progress, task, ratios: list[float], phones: bool = False):
+    """The progress bar's view of profiling events; collects per-layer-sum ratios for the summary.
+    With several phones the last latency names its phone and a phone dropping out is announced."""
+
+    def on_event(e) -> None:
+        if e.status == "dropped":
+            bar.console.print(f"{e.device} dropped out, the other phones take over its models: {e.error}",
+                              markup=False, highlight=False)
+            return
+        if e.status == "measured" and e.measurement is not None:
+            m = e.measurement
+            if m.layers_ms:
+                ratios.append(m.layer_sum_ratio)
+            last = (f"last {m.latency_ms:.2f} ms on {e.device.split(':', 1)[-1]}" if phones else
+                    f"last {m.latency_ms:.2f} ms (p10-p90 {m.latency_p10_ms:.2f}-{m.latency_p90_ms:.2f})")
+        elif e.status == "failed":
+            last = f"failed: {e.error}"
+            where = "on every phone" if phones else ""
+            bar.console.print(f"skipped a model that failed{' ' + where if where else ''}: {e.error}",
+                              markup=False, highlight=False)
+        else:
+            last = "already measured"
+        bar.update(task, completed=e.done, last=last)
+
+    return on_event
