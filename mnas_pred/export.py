@@ -12,12 +12,12 @@ import hashlib
 import io
 import os
 import warnings
-from pathlib import Path
 
 import torch
 
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.builder import build_layer, build_model
+from mnas_pred.files import atomic_write_bytes
 from mnas_pred.layers import LayerConfig
 
 OPSET = 17
@@ -35,11 +35,9 @@ def _export(module: torch.nn.Module, shape: tuple[int, ...], path: str | os.Path
         )
     data = buf.getvalue()
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # never leave a half-written model where a reader may find it
+        # never leave a half-written model where a reader may find it; no fsync: exports are
+        # rebuilt from the architecture string, and profiling exports one per measurement
+        atomic_write_bytes(path, data, durable=False)
     return data
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ import numpy as np
 
 from mnas_pred.errors import MnasPredError
 from mnas_pred.features import FEATURE_COLUMNS
+from mnas_pred.files import atomic_write_bytes
 from mnas_pred.space import SearchSpace
 from predictors._base import LatencyPredictor
 
@@ -115,11 +115,7 @@ def save_predictor(pf: PredictorFile, path: str | Path) -> Path:
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "payload_sha256": hashlib.sha256(_canonical(payload)).hexdigest(), "payload": payload,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")))
-    os.replace(tmp, path)
+    path = atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode())
     pf.path = path
     pf.metadata = {k: v for k, v in payload.items() if k not in ("kind", "predictors")}
     return path

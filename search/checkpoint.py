@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mnas_pred.errors import MnasPredError
+from mnas_pred.files import atomic_write_bytes
 
 _JSON_KEY = "__json__"
 _FORMAT = "mnas-pred-state/1"
@@ -47,17 +48,6 @@ def _join(obj, arrays):
     if isinstance(obj, list):
         return [_join(v, arrays) for v in obj]
     return obj
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_state(path: str | os.PathLike, state: dict) -> None:

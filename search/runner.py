@@ -41,9 +41,10 @@ import torch
 
 from mnas_pred.arch import parse_arch
 from mnas_pred.errors import MnasPredError
+from mnas_pred.files import atomic_write_bytes
 from mnas_pred.space import SearchSpace
 from search.accuracy import AccuracyCache, ProxyTrainer, TrainSettings, torch_threads
-from search.checkpoint import atomic_write_bytes, load_state, save_state
+from search.checkpoint import load_state, save_state
 from search.data import DataSpec, check_spec
 from search.evaluator import AccuracySpec, make_evaluator
 from search.latency import (
