@@ -476,7 +476,11 @@ class AdbDevice(Device):
         if profile:
             args += ["-p", profile]
         args.append(model)
-        return f"cd {shlex.quote(self.remote_dir)} && {quote_join(args)}"
+        return self._in_remote_dir(quote_join(args))
+
+    def _in_remote_dir(self, command: str) -> str:
+        """``command`` (already quoted) run from the remote working directory."""
+        return f"cd {shlex.quote(self.remote_dir)} && {command}"
 
     def _run_perf_test(self, model: str, runs: int, threads: int, mask: str, profile: str | None = None) -> dict:
         rc, out, err = self._shell(self._perf_test_command(model, runs, threads, mask, profile))
@@ -517,9 +521,9 @@ class AdbDevice(Device):
             events, kept = [], 0
             profile_name = None
             if settings.profile_runs > 0:
-                self._shell(f"cd {shlex.quote(self.remote_dir)} && rm -f {shlex.quote(prefix)}_*.json")
+                self._shell(self._in_remote_dir(f"rm -f {shlex.quote(prefix)}_*.json"))
                 self._run_perf_test(model, settings.profile_runs, settings.threads, mask, profile=prefix)
-                listing = self._shell_ok(f"cd {shlex.quote(self.remote_dir)} && ls {shlex.quote(prefix)}_*.json",
+                listing = self._shell_ok(self._in_remote_dir(f"ls {shlex.quote(prefix)}_*.json"),
                                          "finding the profile", "re-run; the profile was not written")
                 names = sorted(n.strip() for n in listing.split() if n.strip().endswith(".json"))
                 if not names:
@@ -532,8 +536,7 @@ class AdbDevice(Device):
                     events, kept = trace.node_events(trace.load_trace(local), drop_first_runs=1)
         finally:
             try:
-                self._shell(f"cd {shlex.quote(self.remote_dir)} && "
-                            f"rm -f {shlex.quote(model)} {shlex.quote(prefix)}_*.json")
+                self._shell(self._in_remote_dir(f"rm -f {shlex.quote(model)} {shlex.quote(prefix)}_*.json"))
             except DeviceError:
                 pass  # the device is gone; the error that matters is already propagating
         after = self.temperature_c()
