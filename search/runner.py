@@ -17,8 +17,8 @@ history.csv           one row per candidate: step, arch, accuracy, predicted_lat
                       (the value the reward used: measured where there is one)
 pareto.csv            the accuracy–latency Pareto front over distinct architectures
 best/                 the best architectures by reward: ``rank-N.arch.txt``, ``rank-N.onnx`` (deployment
-                      resolution, trained proxy weights), ``rank-N.weights.npz`` (state dict as
-                      numpy arrays; load with :func:`load_weights`), ``best.json``
+                      resolution, trained proxy weights), ``rank-N.safetensors`` (the PyTorch state
+                      dict: ``safetensors.torch.load_file``, :mod:`search.weights`), ``best.json``
 revalidation.csv      every re-measured candidate: predicted vs measured, whether a refit followed
 reward.png pareto.png plots
 summary.json          the final numbers; config.json the settings; checkpoint.npz the state
@@ -33,7 +33,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,8 @@ from search.latency import (
 from search.pareto import pareto_front
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
 from search.strategies import STRATEGIES, make_strategy
+from search.train_device import resolve_train_device
+from search.weights import load_weights, save_weights  # noqa: F401 - load_weights: public here too
 
 HISTORY_COLUMNS = ("step", "arch", "accuracy", "predicted_latency_ms", "measured_latency_ms", "reward",
                    "update", "latency_ms")
@@ -121,6 +123,8 @@ class SearchConfig:
             raise MnasPredError(f"unknown accuracy source '{self.accuracy}'", "use proxy or analytic")
         if self.accuracy == "proxy":
             check_spec(self.data)
+            self.train = replace(self.train, device=resolve_train_device(  # "auto" → the device it stands for
+                self.train.device, on_ray=self.ray_address is not None, gpus_per_trial=self.gpus_per_trial))
         if self.workers < 1:
             raise MnasPredError("--workers must be at least 1", "e.g. --workers 2")
         if self.ray_address is not None:
@@ -472,19 +476,19 @@ class Search:
             stem = folder / f"rank-{rank}"
             if isinstance(self.accuracy_eval, ProxyTrainer):
                 # retrain: deterministic per candidate, so these are the weights that scored its accuracy
-                model, _ = self.accuracy_eval.train(arch)
+                model, _ = self.accuracy_eval.train(arch, cpu_if_unavailable=True)
                 num_classes = self.accuracy_eval.num_classes()
             else:
                 num_classes = self.space.num_classes
                 model = build_model(arch, num_classes=num_classes, resolution=self.resolution)
             model = model.to(memory_format=torch.contiguous_format).eval()
             stem.with_suffix(".arch.txt").write_text(cand["arch"] + "\n")
-            save_weights(model, stem.with_suffix(".weights.npz"))
+            save_weights(model, stem.with_suffix(".safetensors"))
             with torch_threads(self.config.train.threads):
                 export_onnx(arch, stem.with_suffix(".onnx"), resolution=self.resolution, num_classes=num_classes,
                             model=model)
             entries.append({**cand, "rank": rank, "num_classes": num_classes, "resolution": self.resolution,
-                            "onnx": stem.with_suffix(".onnx").name, "weights": stem.with_suffix(".weights.npz").name})
+                            "onnx": stem.with_suffix(".onnx").name, "weights": stem.with_suffix(".safetensors").name})
         (folder / "best.json").write_text(json.dumps(entries, indent=2) + "\n")
 
 
@@ -494,21 +498,6 @@ def _write_csv(path: Path, rows: list[dict], columns) -> None:
     w.writeheader()
     w.writerows(rows)
     atomic_write_bytes(path, buf.getvalue().encode())
-
-
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """A state dict as a numpy ``.npz`` (no pickle, unlike ``torch.save``)."""
-    buf = io.BytesIO()
-    np.savez(buf, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
-    """Load weights written by :func:`save_weights` into a model built with
-    ``build_model(arch, num_classes)``."""
-    with np.load(path, allow_pickle=False) as npz:
-        model.load_state_dict({k: torch.from_numpy(npz[k]) for k in npz.files})
-    return model
 
 
 def run_search(config: SearchConfig, resume: bool = False, progress=None, log=None) -> SearchResult:
