@@ -147,7 +147,10 @@ class ProxyTrainer(AccuracyEvaluator):
         return self.data.num_classes
 
     def fingerprint(self) -> dict:
-        return {"kind": "proxy", "data": self.data_spec.as_dict(), "train": self.settings.as_dict(), "seed": self.seed}
+        train = self.settings.as_dict()
+        if train["device"] == "cpu":  # the CPU gives the numbers of caches written before --train-device existed
+            del train["device"]
+        return {"kind": "proxy", "data": self.data_spec.as_dict(), "train": train, "seed": self.seed}
 
     def accuracy(self, arch: Architecture) -> float:
         return self.train(arch)[1]

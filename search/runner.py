@@ -223,6 +223,7 @@ class Search:
                                     "run without --resume to start a new search there")
             state = load_state(self.checkpoint_path)
             saved, now = state["config"], self.config.to_dict()
+            saved.get("train", {}).setdefault("device", "cpu")  # checkpoints from before --train-device trained on the CPU
             changed = []
             for k in now:
                 if k in SearchConfig.RESUMABLE_CHANGES or saved.get(k) == now[k]:

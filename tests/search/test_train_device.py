@@ -82,3 +82,22 @@ def test_ray_gpus_per_trial_trains_each_candidate_on_its_gpu(tmp_path):
 def test_mps_training_learns():
     _, acc = ProxyTrainer(DATA, TrainSettings(device="mps", batch_size=32)).train(NO_SE)
     assert acc > 0.25
+
+
+def test_cpu_training_keeps_the_cache_fingerprint_of_earlier_versions():
+    cpu = ProxyTrainer(DATA, TrainSettings(device="cpu")).fingerprint()
+    assert "device" not in cpu["train"]  # accuracy caches written before --train-device stay valid
+    assert ProxyTrainer(DATA, TrainSettings(device="cuda")).fingerprint()["train"]["device"] == "cuda"
+
+
+def test_a_checkpoint_from_before_train_device_resumes(tmp_path):
+    from search.checkpoint import load_state, save_state
+    from search.runner import Search, SearchConfig, run_search
+
+    config = dict(out_dir=str(tmp_path), target_ms=8.0, accuracy="analytic", predictor="analytic", device="analytic",
+                  samples=8, batch_size=4, revalidate_top=0, export_top=0)
+    run_search(SearchConfig(**config))
+    state = load_state(tmp_path / "checkpoint.npz")
+    del state["config"]["train"]["device"]  # as written by earlier versions (which trained on the CPU)
+    save_state(tmp_path / "checkpoint.npz", state)
+    assert len(Search(SearchConfig(**{**config, "samples": 12}), resume=True).run().history) == 12
