@@ -1,7 +1,7 @@
 """PNG plots of a search. Each function returns its Figure (tests inspect what was drawn).
 
 Both plots carry the labels of :mod:`search.report` (proxy task, latency setup, device spread)
-in a subtitle, and keep their legends outside the axes so that no point is hidden.
+in a footer, and keep their legends outside the axes so that no point is hidden.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from search.report import subtitle
 
 
 def _titles(fig, ax, title: str, summary: dict) -> None:
-    fig.suptitle(title, x=0.02, ha="left", fontsize=11)
-    ax.set_title(subtitle(summary), loc="left", fontsize=8, color="dimgray")
+    """The title above the axes; what the numbers are (proxy task, latency setup, spread) in a
+    footer under the x label, one line each, where long device names have room."""
+    ax.set_title(title, loc="left", fontsize=11)
+    fig.text(0.02, 0.0, subtitle(summary), ha="left", va="top", fontsize=8, color="dimgray")
 
 
 def plot_rewards(history: list[dict], summary: dict, path: Path):
@@ -54,11 +56,15 @@ def plot_pareto(candidates: list[dict], front: list[dict], summary: dict, path: 
     for source, marker in (("predicted", "o"), ("measured", "s")):
         pts = [c for c in candidates if c["latency_source"] == source]
         if pts:
-            ax.scatter([c["latency_ms"] for c in pts], [c["accuracy"] for c in pts], s=14, alpha=0.55,
-                       marker=marker, label=f"candidate, {source} latency")
-    if front:
-        ax.plot([c["latency_ms"] for c in front], [c["accuracy"] for c in front], color="C3", marker=".",
-                label="Pareto front")
+            ax.scatter([c["latency_ms"] for c in pts], [c["accuracy"] for c in pts], s=14, alpha=0.7,
+                       marker=marker, label=f"candidate, {source} latency", zorder=3)
+    if front:  # under the points: a measured candidate on the front stays visible
+        ax.plot([c["latency_ms"] for c in front], [c["accuracy"] for c in front], color="C3", lw=1.2,
+                label="Pareto front", zorder=2)
+    best = summary.get("best")
+    if best:
+        ax.scatter([best["latency_ms"]], [best["accuracy"]], s=110, facecolors="none", edgecolors="black",
+                   linewidths=1.2, label="best by reward (summary.json)", zorder=4)
     ax.axvline(summary["target_ms"], color="grey", linestyle="--", label=f"target {summary['target_ms']:g} ms")
     for i, ref in enumerate(summary.get("references") or []):
         spread = ref.get("latency_spread")

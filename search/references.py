@@ -156,11 +156,14 @@ def comparisons(best: dict | None, references: list[dict]) -> list[dict]:
     out = []
     for ref in references:
         same = best["latency_source"] == ref["latency_source"] == "measured"
+        a, b = best.get("latency_spread"), ref.get("latency_spread")
         out.append({
             "reference": ref["display_name"],
             "accuracy_points": round(100 * (best["accuracy"] - ref["accuracy"]), 2),
             "latency_ratio": round(best["latency_ms"] / ref["latency_ms"], 3),
             "both_measured": same,
+            # overlapping p10-p90 ranges: the latency difference is within the device's noise
+            "latency_within_spread": bool(a and b and a["p10_ms"] <= b["p90_ms"] and b["p10_ms"] <= a["p90_ms"]),
         })
     return out
 
@@ -168,5 +171,6 @@ def comparisons(best: dict | None, references: list[dict]) -> list[dict]:
 def comparison_sentence(c: dict, best_source: str, ref_source: str) -> str:
     where = ("on this device" if c["both_measured"]
              else f"(latency: best {best_source}, {c['reference']} {ref_source})")
+    noise = " (latency difference within the p10-p90 spread)" if c.get("latency_within_spread") else ""
     return (f"best found: {c['accuracy_points']:+.1f} points proxy accuracy at {c['latency_ratio']:.2f}x "
-            f"the latency of {c['reference']} {where}")
+            f"the latency of {c['reference']} {where}{noise}")

@@ -92,13 +92,13 @@ def spread_text(s: dict | None) -> str:
 
 
 def subtitle(summary: dict) -> str:
-    """One line under each plot's title: the proxy task, the latency setup, the device spread."""
+    """The lines under each plot: the proxy task, the latency setup, the device spread."""
     parts = [f"proxy: {summary['proxy_task']['label']}", f"latency: {summary['latency_measurement']['label']}"]
     spread = summary.get("device_spread")
     if spread:
         parts.append(f"device spread: median CV {100 * spread['median_cv']:.1f}% over {spread['measurements']} "
                      "measurements")
-    return "\n".join(["; ".join(parts[:2])] + parts[2:])
+    return "\n".join(parts)
 
 
 def closing_lines(summary: dict) -> list[str]:
@@ -115,16 +115,16 @@ def closing_lines(summary: dict) -> list[str]:
     best = s.get("best")
     if best:
         lines.append(f"best: reward {best['reward']:.4f}, proxy accuracy {best['accuracy']:.4f}, "
-                     f"{best['latency_ms']:.2f} ms ({best['latency_source']}){spread_text(best.get('latency_spread'))}")
+                     f"{best['latency_ms']:.2f} ms {best['latency_source']}{spread_text(best.get('latency_spread'))}")
         lines.append(best["arch"])
     refs = s.get("references") or []
     if refs:
         lines.append("references (same proxy training):")
         width = max(len(r["display_name"]) for r in refs)
         for r in refs:
-            cost = ("cached" if r.get("cached") else
-                    f"trained in {r['train_s']:.1f} s" + (f", measured in {r['measure_s']:.1f} s"
-                                                          if r["latency_source"] == "measured" else ""))
+            cost = (f"trained in {r['train_s']:.1f} s" + (f", measured in {r['measure_s']:.1f} s"
+                                                          if r["latency_source"] == "measured" else "")
+                    + (" (in the run before --resume; reused)" if r.get("cached") else ""))
             pred = (f", predicted {r['predicted_latency_ms']:.2f} ms" if r["latency_source"] == "measured"
                     and r.get("predicted_latency_ms") is not None else "")
             lines.append(f"  {r['display_name']:<{width}}  proxy accuracy {r['accuracy']:.4f}, {r['latency_ms']:.2f} ms "

@@ -20,6 +20,7 @@ best/                 the best architectures by reward: ``rank-N.arch.txt``, ``r
                       resolution, trained proxy weights), ``rank-N.weights.npz`` (state dict as
                       numpy arrays; load with :func:`load_weights`), ``best.json``
 revalidation.csv      every re-measured candidate: predicted vs measured, whether a refit followed
+references.jsonl      the reference networks' results and cost (:mod:`search.references`)
 reward.png pareto.png plots
 summary.json          the final numbers; config.json the settings; checkpoint.npz the state
 ====================  ==============================================================================
