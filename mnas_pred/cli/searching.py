@@ -117,7 +117,7 @@ def search(
     profile_runs: Annotated[int, typer.Option("--profile-runs", min=0, help="Device measurement: profiled runs for per-layer times (refits learn from them).", rich_help_panel=_LAT)] = 10,
     revalidate_by: Annotated[str, typer.Option("--revalidate-by", help="Pick candidates to re-measure by predicted reward, or 'optimistic': by the reward at the low end of the predictor's latency interval (its uncertainty).", rich_help_panel=_LAT)] = "reward",
     allow_other_device: Annotated[bool, typer.Option("--allow-other-device", help="Use a predictor fitted on another device model.", rich_help_panel=_LAT)] = False,
-    reference: Annotated[Optional[list[str]], typer.Option("--reference", help="Another reference network (named or an architecture string) to train and time beside mobilenetv2, mnasnet-a1 and mnasnet-b1; repeatable.")] = None,
+    reference: Annotated[Optional[list[str]], typer.Option("--reference", metavar="ARCH", help="Another reference network (named or an architecture string) to train and time beside mobilenetv2, mnasnet-a1 and mnasnet-b1; repeatable.")] = None,
     no_references: Annotated[bool, typer.Option("--no-references", help="Skip the default references mobilenetv2, mnasnet-a1 and mnasnet-b1 (faster); --reference still adds its own.")] = False,
     export_top: Annotated[int, typer.Option("--export-top", min=0, help="Best architectures to export to best/ (string, ONNX, weights).")] = 3,
     space: SpaceOption = None,
