@@ -44,7 +44,8 @@ def plot_predicted_vs_measured(df: pd.DataFrame, level: str, path: Path):
     line = np.geomspace(max(lo, 1e-4), hi, 50)
     # a range of less than a few decades gets intermediate ticks (6-36 ms had a single "10")
     decades = np.log10(hi / max(lo, 1e-4))
-    subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if decades < 1.5 else (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
+    subs = ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if decades < 1.5 else (1.0, 2.0, 5.0) if decades < 2.3
+            else (1.0, 3.0) if decades < 4 else (1.0,))
     plain = FuncFormatter(lambda v, _: np.format_float_positional(v, precision=3, unique=True, fractional=False,
                                                                   trim="-"))
     for ax, name in zip(axes[0], names):
