@@ -76,7 +76,7 @@ class ReferenceCache:
                         row = json.loads(line)
                     except json.JSONDecodeError:
                         break
-                    if isinstance(row, dict) and isinstance(row.get("arch"), str):
+                    if _valid(row):  # anything else (an edited or damaged line) is evaluated again
                         self.values[row["arch"]] = row
             else:
                 path.unlink()
@@ -90,6 +90,19 @@ class ReferenceCache:
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v >= 0
+
+
+def _valid(row) -> bool:
+    spread = row.get("latency_spread") if isinstance(row, dict) else None
+    return (isinstance(row, dict) and isinstance(row.get("arch"), str) and _number(row.get("accuracy"))
+            and _number(row.get("train_s")) and _number(row.get("measure_s"))
+            and (row.get("latency_ms") is None or _number(row["latency_ms"]))
+            and (spread is None or isinstance(spread, dict)
+                 and all(_number(spread.get(k)) for k in ("p10_ms", "p90_ms", "cv"))))
 
 
 def evaluate_references(names: list[str], accuracy: AccuracyEvaluator, oracle: LatencyOracle, path: Path,

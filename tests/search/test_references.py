@@ -94,3 +94,13 @@ def test_closing_text_states_the_labels_and_the_comparison(tmp_path, capsys):
     where = "on this device" if best["latency_source"] == "measured" else "(latency: best predicted, MnasNet-A1 measured)"
     assert f"the latency of MnasNet-A1 {where}" in text
     assert "re-scored with measured latency" in text
+
+
+def test_a_damaged_reference_cache_line_is_evaluated_again(tmp_path):
+    run_search(_config(tmp_path, references=["mnasnet-a1", "mnasnet-b1"]))
+    path = tmp_path / "references.jsonl"
+    header, a1, b1 = path.read_text().splitlines()
+    path.write_text("\n".join([header, a1.replace('"accuracy": ', '"accuracy": "x", "was": '), b1]) + "\n")
+    again = run_search(_config(tmp_path, references=["mnasnet-a1", "mnasnet-b1"]), resume=True)
+    assert [r["cached"] for r in again.summary["references"]] == [False, True]
+    assert again.summary["references"][0]["accuracy"] == json.loads(a1)["accuracy"]
