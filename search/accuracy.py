@@ -125,6 +125,10 @@ class ProxyTrainer(AccuracyEvaluator):
         self.seed = seed
         self._data: ProxyData | None = None
         self._device_data: ProxyData | None = None
+        # Where this process lacks the settings' device (the driver of a Ray cluster whose GPUs are
+        # on the workers, training the references and the best models for export): train on the
+        # CPU with a warning instead of failing.
+        self.cpu_if_unavailable = False
 
     @property
     def data(self) -> ProxyData:
@@ -155,16 +159,14 @@ class ProxyTrainer(AccuracyEvaluator):
     def accuracy(self, arch: Architecture) -> float:
         return self.train(arch)[1]
 
-    def train(self, arch: Architecture | str, cpu_if_unavailable: bool = False) -> tuple[torch.nn.Module, float]:
+    def train(self, arch: Architecture | str) -> tuple[torch.nn.Module, float]:
         """Train one candidate; returns the trained model (eval mode, on the CPU) and its validation
-        accuracy. ``cpu_if_unavailable``: where this process lacks the settings' device (the
-        driver of a Ray cluster whose GPUs are on the workers, re-training the best models for
-        export), train on the CPU with a warning instead of failing."""
+        accuracy."""
         arch = parse_arch(arch)
         s = self.settings
-        if cpu_if_unavailable and s.device not in ("auto", "cpu") and not available(s.device):
-            warnings.warn(f"this process has no {s.device} device: {arch.to_string()} is re-trained on the CPU, "
-                          "so its exported weights differ slightly from the ones that scored its accuracy", stacklevel=2)
+        if self.cpu_if_unavailable and s.device not in ("auto", "cpu") and not available(s.device):
+            warnings.warn(f"this process has no {s.device} device: {arch.to_string()} is trained on the CPU here, "
+                          "so its weights and accuracy differ slightly from a GPU training", stacklevel=2)
             s = replace(s, device="cpu")
         device = torch_device(s.device)
         data = self._on(device)
