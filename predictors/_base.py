@@ -192,7 +192,9 @@ class LatencyPredictor:
 
     def _calibrate(self, sums, counts) -> np.ndarray:
         c = self.calibration_
-        out = c["sum"] * np.asarray(sums, np.float64) + c["n_layers"] * np.asarray(counts, np.float64) + c["intercept"]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = c["sum"] * np.asarray(sums, np.float64) + c["n_layers"] * np.asarray(counts, np.float64) + c["intercept"]
+        check_finite(out)
         return np.maximum(out, TINY_MS)
 
     def layer_sums(self, archs, resolutions=None, num_classes=None, members: bool = False):
@@ -281,6 +283,13 @@ class LatencyPredictor:
 
     def _set_layer_state(self, state: dict) -> None:
         raise NotImplementedError
+
+
+def check_finite(latency_ms: np.ndarray) -> None:
+    """Never hand out ``inf``/``nan`` as a latency (a damaged or crafted predictor can produce them)."""
+    if not np.isfinite(latency_ms).all():
+        raise MnasPredError("the predictor gave a latency that is not a finite number",
+                            "its file is damaged or was fitted on broken data: fit it again")
 
 
 def _geometric_mean(member_values: np.ndarray) -> np.ndarray:

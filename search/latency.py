@@ -32,6 +32,7 @@ import numpy as np
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.errors import MnasPredError
 from search.analytic import _unit_hash, analytic_latency_ms
+from search.state_schema import MeasurementRow, parse_cache_line, read_cache_lines
 
 
 # ------------------------------------------------------------------------------------ protocols
@@ -181,13 +182,13 @@ class MeasurementCache:
         self.device_key = device_key
         self.values: dict[str, float] = {}
         if self.path and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
+            what = "measurement log"
+            for lineno, line in enumerate(read_cache_lines(self.path, what), start=1):
+                row = parse_cache_line(line, MeasurementRow, self.path, lineno, what)
+                if row is None:
                     break  # torn by a kill
-                if row.get("device") == device_key:
-                    self.values[row["arch"]] = float(row["latency_ms"])
+                if row.device == device_key:
+                    self.values[row.arch] = row.latency_ms
 
     def get(self, arch: str) -> float | None:
         return self.values.get(arch)

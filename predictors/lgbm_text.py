@@ -1,0 +1,261 @@
+"""A structural check of LightGBM model text, run before ``lgb.Booster(model_str=...)`` sees it.
+
+LightGBM's text loader trusts its input: a tree whose arrays disagree with ``num_leaves`` ends in
+``[Fatal]`` and ``terminate`` (exit 134), ``num_leaves=0`` or a truncated tree in a segmentation
+fault, ``num_tree_per_iteration=0`` in a division by zero; a split feature or a child index out
+of range loads fine and then reads memory outside the model or the input row at predict time.
+A predictor file's checksum cannot stop this (anyone can recompute it), so every model text is
+checked here, line by line, against what mnas-pred writes:
+
+* the header: one output (``num_class=1``, ``num_tree_per_iteration=1``), exactly the expected
+  feature names, ``tree_sizes`` equal to the real size of each tree (LightGBM jumps by them);
+* every tree: the array lengths implied by ``num_leaves``, split features within the feature
+  schema, numerical splits only (mnas-pred never trains categorical ones), child indices that
+  form a tree (every node but the root has exactly one parent),
+  finite leaf values and coefficients; linear trees: their per-leaf feature lists and coefficients;
+* the trailer: ``end of trees``, then only well-formed feature-importance and parameter lines.
+
+Why a check and not a disposable subprocess: a subprocess only proves that *loading* survives
+(out-of-range indices crash or misread only at predict time), and it costs a Python start and
+a LightGBM import (about a second on a 2-core machine) on every load, where the search loads
+predictors on start and on resume. Parsing the text with ``str.split`` and numpy costs a few
+tens of milliseconds for a full predictor (bench figure in the module's tests/report).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+
+#: Larger texts are refused unread: a full predictor's largest booster is well under 2 MB.
+MAX_MODEL_CHARS = 64 * 2**20
+MAX_TREES = 100_000
+MAX_LEAVES = 131_072
+
+_HEADER_KEYS = {"version", "num_class", "num_tree_per_iteration", "label_index", "max_feature_idx", "objective",
+                "feature_names", "feature_infos", "tree_sizes", "monotone_constraints", "feature_importance_type"}
+_HEADER_FLAGS = {"average_output", "linear_tree"}
+_INTERNAL = ("split_feature", "split_gain", "threshold", "decision_type", "left_child", "right_child",
+             "internal_value", "internal_weight", "internal_count")
+_LEAF = ("leaf_value", "leaf_weight", "leaf_count")
+_LINEAR = ("leaf_const", "num_features", "leaf_features", "leaf_coeff")
+_TREE_KEYS = {"num_leaves", "num_cat", "is_linear", "shrinkage", *_INTERNAL, *_LEAF, *_LINEAR}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_IMPORTANCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}=[0-9]{1,19}")
+_PARAMETER = re.compile(r"\[[a-z_0-9]{1,64}: [^\[\]\n]{0,4096}\]")
+
+
+class ModelTextError(ValueError):
+    """The model text is not one mnas-pred could have written; the message says where."""
+
+
+def _numbers(value: str, where: str, dtype=np.float64) -> np.ndarray:
+    """Space-separated numbers (numpy's C text parser: a tenth of the time of ``float()`` per token)."""
+    if not value.strip():
+        return np.zeros(0, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # numpy warns, then stops early, on a bad token
+        try:
+            return np.fromstring(value, dtype=dtype, sep=" ")
+        except (ValueError, DeprecationWarning, OverflowError):
+            raise ModelTextError(f"{where}: not a list of numbers") from None
+
+
+def check_model_text(text: object, feature_names: tuple[str, ...] | list[str]) -> None:
+    """Raise :class:`ModelTextError` unless ``text`` is a well-formed single-output LightGBM
+    regression model over exactly ``feature_names``."""
+    if not isinstance(text, str):
+        raise ModelTextError("the model is not text")
+    if len(text) > MAX_MODEL_CHARS:
+        raise ModelTextError(f"the model text has {len(text)} characters, more than {MAX_MODEL_CHARS}")
+    if not text.startswith("tree\n"):
+        raise ModelTextError("the model text does not start with LightGBM's 'tree' line")
+    end = text.find("\nend of trees\n")
+    if end < 0:
+        raise ModelTextError("the model text has no 'end of trees' line (truncated?)")
+    first_tree = text.find("\nTree=")
+    if first_tree < 0 or first_tree > end:
+        raise ModelTextError("the model text holds no tree")
+    header = _check_header(text[5:first_tree + 1].split("\n"), list(feature_names))
+    starts, at = [], first_tree
+    while 0 <= at < end:
+        starts.append(at + 1)
+        at = text.find("\nTree=", at + 1)
+    if len(starts) > MAX_TREES:
+        raise ModelTextError(f"the model has {len(starts)} trees, more than {MAX_TREES}")
+    declared = _numbers(header["tree_sizes"], "tree_sizes", np.int64)
+    actual = np.diff(np.array([*starts, end + 1], dtype=np.int64))
+    if declared.shape != actual.shape or not np.array_equal(declared, actual):
+        raise ModelTextError("tree_sizes do not match the trees (edited or truncated model)")
+    _check_trees(text[first_tree + 1: end + 1], len(starts), len(feature_names))
+    _check_trailer(text[end + len("\nend of trees\n"):])
+
+
+def _check_header(lines: list[str], names: list[str]) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for line in lines:
+        if not line or line in _HEADER_FLAGS:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or key not in _HEADER_KEYS or key in seen:
+            raise ModelTextError(f"unexpected model header line '{line[:60]}'")
+        seen[key] = value
+    expected = {"version": "v4", "num_class": "1", "num_tree_per_iteration": "1", "label_index": "0",
+                "max_feature_idx": str(len(names) - 1), "feature_names": " ".join(names)}
+    for key, value in expected.items():
+        if seen.get(key) != value:
+            shown = value if len(value) < 40 else f"the {len(names)} predictor features"
+            raise ModelTextError(f"model header '{key}' is '{str(seen.get(key))[:60]}', expected {shown}")
+    if not _NAME.fullmatch(seen.get("objective", "").split(" ")[0] or "-"):
+        raise ModelTextError("the model header has no valid objective")
+    if len(seen.get("feature_infos", "").split(" ")) != len(names):
+        raise ModelTextError("model header 'feature_infos' does not list one entry per feature")
+    if "tree_sizes" not in seen:
+        raise ModelTextError("the model header lacks 'tree_sizes'")
+    return seen
+
+
+def _tree_fields(region: str, n_trees: int) -> list[dict[str, str]]:
+    """Each tree's ``key=value`` lines (trees numbered 0, 1, ... in order, no key twice)."""
+    trees: list[dict[str, str]] = []
+    fields: dict[str, str] = {}
+    for line in region.split("\n"):
+        if line.startswith("Tree="):
+            if line != f"Tree={len(trees)}":
+                raise ModelTextError(f"expected 'Tree={len(trees)}', found '{line[:40]}'")
+            fields = {}
+            trees.append(fields)
+            continue
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or key not in _TREE_KEYS or key in fields:
+            raise ModelTextError(f"tree {len(trees) - 1}: unexpected line '{line[:60]}'")
+        fields[key] = value
+    if len(trees) != n_trees:
+        raise ModelTextError("the trees are not numbered in order")
+    return trees
+
+
+def _field(trees: list[dict], key: str, counts: np.ndarray, dtype=np.float64, parse: bool = True) -> np.ndarray | None:
+    """``key`` of every tree, concatenated; each tree must hold ``counts[t]`` numbers (single
+    spaces, as LightGBM writes them). ``parse=False``: lengths only (fields prediction ignores)."""
+    values = [t.get(key) for t in trees]
+    missing = [i for i, v in enumerate(values) if v is None and counts[i] > 0]
+    if missing:
+        raise ModelTextError(f"tree {missing[0]}: lacks '{key}'")
+    lengths = np.array([v.count(" ") + 1 if v else 0 for v in values])
+    bad = np.flatnonzero(lengths != counts)
+    if bad.size:
+        t = int(bad[0])
+        raise ModelTextError(f"tree {t}: {key} has {lengths[t]} entries where {int(counts[t])} are needed")
+    if not parse:
+        return None
+    numbers = _numbers(" ".join(v for v in values if v), key, dtype)
+    if numbers.size != counts.sum():
+        raise ModelTextError(f"{key}: not a list of numbers")
+    return numbers
+
+
+def _first_tree(mask: np.ndarray, owner: np.ndarray) -> int:
+    return int(owner[np.flatnonzero(mask)[0]])
+
+
+def _check_trees(region: str, n_trees: int, n_features: int) -> None:
+    trees = _tree_fields(region, n_trees)
+    for i, t in enumerate(trees):
+        for key in ("num_leaves", "num_cat", "leaf_value", "shrinkage"):
+            if key not in t:
+                raise ModelTextError(f"tree {i}: lacks '{key}'")
+        if t["num_cat"] != "0":
+            raise ModelTextError(f"tree {i}: categorical splits (num_cat={t['num_cat'][:20]}) are not used by mnas-pred")
+        if t.get("is_linear", "0") not in ("0", "1"):
+            raise ModelTextError(f"tree {i}: is_linear must be 0 or 1")
+    n = _numbers(" ".join(t["num_leaves"] or "x" for t in trees), "num_leaves", np.int64)
+    if n.shape != (n_trees,) or ((n < 1) | (n > MAX_LEAVES)).any():
+        raise ModelTextError(f"num_leaves must be one integer in 1..{MAX_LEAVES} per tree")
+    shrinkage = _field(trees, "shrinkage", np.ones(n_trees, np.int64))
+    leaf_value = _field(trees, "leaf_value", n)
+    if not (np.isfinite(shrinkage).all() and np.isfinite(leaf_value).all()):
+        raise ModelTextError("a leaf value or shrinkage is not a finite number")
+    split = n > 1
+    inner = np.where(split, n - 1, 0)
+    for key in ("split_gain", "internal_value", "internal_weight", "internal_count"):  # not used to predict
+        if any(key in t for t in trees):
+            _field(trees, key, inner, parse=False)
+    owner = np.repeat(np.arange(n_trees), inner)  # tree of each internal node
+    if np.isnan(_field(trees, "threshold", inner)).any():
+        raise ModelTextError("a threshold is not a number")
+    feature = _field(trees, "split_feature", inner, np.int64)
+    bad = (feature < 0) | (feature >= n_features)
+    if bad.any():
+        raise ModelTextError(f"tree {_first_tree(bad, owner)}: a split feature lies outside the {n_features} predictor features")
+    dt = _field(trees, "decision_type", inner, np.int64)
+    bad = (dt < 0) | (dt > 15) | ((dt & 1) != 0) | (((dt >> 2) & 3) > 2)
+    if bad.any():
+        raise ModelTextError(f"tree {_first_tree(bad, owner)}: a decision_type is not a numerical split")
+    _check_children(_field(trees, "left_child", inner, np.int64), _field(trees, "right_child", inner, np.int64), n, inner, owner)
+    for i, t in enumerate(trees):
+        if t.get("is_linear") == "1":
+            _check_linear(t, f"tree {i}", int(n[i]), n_features)
+
+
+def _check_children(left: np.ndarray, right: np.ndarray, n: np.ndarray, inner: np.ndarray, owner: np.ndarray) -> None:
+    """Internal nodes 1..n-2 and leaves ~0..~(n-1) of each tree referenced exactly once, the root
+    never. Then a walk from the root cannot meet a node twice (it would have two parents, or be
+    the root) and ends at a leaf: prediction stays inside the tree and terminates. (Nodes cut off
+    from the root are never visited, so they need no check.)"""
+    n_of = n[owner]
+    for children in (left, right):
+        bad = (children == 0) | (children > n_of - 2) | (children < -n_of)
+        if bad.any():
+            raise ModelTextError(f"tree {_first_tree(bad, owner)}: a child index lies outside the tree")
+    # one id per node over all trees: tree t's internal node i -> base[t] + i, leaf ~j -> base[t] + n[t]-1 + j
+    base = np.concatenate([[0], np.cumsum(2 * n - 1)[:-1]])
+    ids = np.concatenate([np.where(c >= 0, c, n_of - 2 - c) + base[owner] for c in (left, right)])
+    refs = np.bincount(ids, minlength=int((2 * n - 1).sum()))
+    is_root = np.zeros(refs.size, bool)
+    is_root[base] = True
+    bad = np.flatnonzero(np.where(is_root, refs != 0, refs != 1) & np.repeat(n > 1, 2 * n - 1))
+    if bad.size:
+        tree = int(np.searchsorted(base, bad[0], side="right") - 1)
+        raise ModelTextError(f"tree {tree}: the child indices do not form a tree")
+
+
+def _check_linear(fields: dict, where: str, n: int, n_features: int) -> None:
+    for key in _LINEAR:
+        if key not in fields:
+            raise ModelTextError(f"{where}: a linear tree lacks '{key}'")
+    const = _numbers(fields["leaf_const"], f"{where} leaf_const")
+    coeff = _numbers(fields["leaf_coeff"], f"{where} leaf_coeff")
+    counts = _numbers(fields["num_features"], f"{where} num_features", np.int64)
+    feats = _numbers(fields["leaf_features"], f"{where} leaf_features", np.int64)
+    if const.shape != (n,) or counts.shape != (n,) or (counts < 0).any():
+        raise ModelTextError(f"{where}: leaf_const/num_features need one entry per leaf")
+    if feats.size != counts.sum() or coeff.size != counts.sum():
+        raise ModelTextError(f"{where}: leaf_features/leaf_coeff disagree with num_features")
+    if not (np.isfinite(const).all() and np.isfinite(coeff).all()):
+        raise ModelTextError(f"{where}: a linear leaf coefficient is not a finite number")
+    if feats.size and (feats.min() < 0 or feats.max() >= n_features):
+        raise ModelTextError(f"{where}: a linear leaf feature lies outside the {n_features} predictor features")
+
+
+def _check_trailer(trailer: str) -> None:
+    section = "importances"
+    for line in trailer.split("\n"):
+        if not line or line == "feature_importances:":
+            continue
+        if line == "parameters:":
+            section = "parameters"
+        elif line == "end of parameters":
+            section = "end"
+        elif section == "importances" and _IMPORTANCE.fullmatch(line):
+            continue
+        elif section == "parameters" and _PARAMETER.fullmatch(line):
+            continue
+        elif section == "end" and line == "pandas_categorical:null":
+            continue
+        else:
+            raise ModelTextError(f"unexpected line after the trees: '{line[:60]}'")
