@@ -78,16 +78,42 @@ def check_depth(doc: Any, what: str, fix: str, max_depth: int = MAX_JSON_DEPTH) 
         todo.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
 
 
+_PHRASES = {
+    "int_parsing": "must be a whole number", "int_type": "must be a whole number", "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number", "float_type": "must be a number", "finite_number": "must be a finite number",
+    "string_type": "must be text", "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+    "list_type": "must be a list", "dict_type": "must be a table of keys", "model_type": "must be a table of keys",
+    "model_attributes_type": "must be a table of keys",
+}
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+           "greater_than": ("gt", "above"), "less_than": ("lt", "below"),
+           "too_short": ("min_length", "at least this long:"), "too_long": ("max_length", "at most this long:"),
+           "string_too_long": ("max_length", "at most this many characters:")}
+
+
 def describe_error(e: ValidationError) -> str:
-    """The first problem of a pydantic error, as ``field.path: message``."""
+    """The first problem of a pydantic error, as ``field.path must be ...`` (or ``field.path: message``)."""
     err = e.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"]
-    if err["type"] in ("finite_number",):
-        msg = "must be a finite number"
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "missing":
+        return f"{loc} is missing"
+    if kind == "extra_forbidden":
+        return f"unknown key {loc}"
     value = err.get("input")
-    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {str(value)[:40]!r})"
-    return f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}"
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {repr(value)[:40]})"
+    if kind in _PHRASES:
+        phrase = _PHRASES[kind]
+    elif kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        phrase = f"must be {_BOUNDS[kind][1]} {ctx[_BOUNDS[kind][0]]}"
+        if kind.startswith("too_"):
+            n = ctx[_BOUNDS[kind][0]]
+            phrase, shown = f"must have {'at least' if kind == 'too_short' else 'at most'} {n} {'entry' if n == 1 else 'entries'}", ""
+    elif kind == "literal_error":
+        phrase = f"must be {ctx.get('expected', 'one of the allowed values')}"
+    else:
+        return f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"].removeprefix("Value error, ")
+    return f"{loc} {phrase}{shown}" if loc else f"{phrase}{shown}"
 
 
 def validate(schema: type[BaseModel] | TypeAdapter, data: Any, what: str, fix: str):
