@@ -91,10 +91,11 @@ _BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "
            "string_too_long": ("max_length", "at most this many characters:")}
 
 
-def describe_error(e: ValidationError) -> str:
-    """The first problem of a pydantic error, as ``field.path must be ...`` (or ``field.path: message``)."""
+def describe_error(e: ValidationError, skip: int = 0) -> str:
+    """The first problem of a pydantic error, as ``field.path must be ...`` (or ``field.path:
+    message``); ``skip``: leave out the first parts of the path (a row number said otherwise)."""
     err = e.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = ".".join(str(p) for p in err["loc"][skip:])
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "missing":
         return f"{loc} is missing"
@@ -112,7 +113,8 @@ def describe_error(e: ValidationError) -> str:
     elif kind == "literal_error":
         phrase = f"must be {ctx.get('expected', 'one of the allowed values')}"
     else:
-        return f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"].removeprefix("Value error, ")
+        msg = err["msg"].removeprefix("Value error, ")
+        return (f"{loc} {msg}" if msg.startswith("must") else f"{loc}: {msg}") if loc else msg
     return f"{loc} {phrase}{shown}" if loc else f"{phrase}{shown}"
 
 
