@@ -95,7 +95,9 @@ def describe_error(e: ValidationError, skip: int = 0) -> str:
     """The first problem of a pydantic error, as ``field.path must be ...`` (or ``field.path:
     message``); ``skip``: leave out the first parts of the path (a row number said otherwise)."""
     err = e.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in err["loc"][skip:])
+    parts = [str(p) for p in err["loc"][skip:]]
+    # a tagged union repeats its tag (predictors.lgbm.lgbm.params): show it once
+    loc = ".".join(p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1])
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "missing":
         return f"{loc} is missing"

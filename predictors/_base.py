@@ -217,7 +217,8 @@ class LatencyPredictor:
         for (r, c), idx in groups.items():
             table = layers_frame([archs[i] for i in idx], r, c)
             arch_id = table["arch_id"].to_numpy()
-            per_member = self.predict_layer_members(table)
+            with np.errstate(over="ignore", invalid="ignore"):  # a damaged model's inf is refused by _calibrate
+                per_member = self.predict_layer_members(table)
             sums[idx] = np.bincount(arch_id, weights=_geometric_mean(per_member), minlength=len(idx))
             if members:
                 for m in range(self.num_members):

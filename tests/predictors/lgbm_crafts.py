@@ -60,3 +60,9 @@ CRAFTS = {
     "truncated_tree": lambda t: t[: t.index("Tree=1\n") + 40],
     "feature_names_short": lambda t: _edit_header(t, "feature_names", "a b c"),
 }
+
+
+def huge_leaves(text: str) -> str:
+    """Well-formed, but every leaf is 1e300: a prediction would overflow to inf."""
+    return with_tree_sizes(re.sub(r"^leaf_value=(.*)$", lambda m: "leaf_value=" + " ".join("1e300" for _ in m.group(1).split(" ")),
+                                  text, flags=re.M))
