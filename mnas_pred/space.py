@@ -127,7 +127,8 @@ class SearchSpace:
             return SearchSpaceError(f"search space {source}: {msg}", "see `mnas-pred space --help` for the format")
 
         if not isinstance(cfg, dict):
-            raise bad(f"the file must hold a table of settings, not a {type(cfg).__name__}")
+            kind = {list: "list", str: "string", bool: "boolean"}.get(type(cfg), "number")
+            raise bad(f"the file must hold a table of settings, not a {kind}")
         known = {"resolution", "num_classes", "stem_filters", "head_filters", "choices", "blocks"}
         unknown = set(cfg) - known
         if unknown:
