@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+import struct
 import zipfile
 from pathlib import Path
 
@@ -135,13 +136,41 @@ def test_tampered_checkpoint_is_one_line(folder, capsys, name):
     refused_in_process(capsys, resume(folder), fragment, folder=folder)
 
 
+def _peak_growth_kib(checkpoint: Path) -> int:
+    """How much the process's peak memory grows while load_state refuses ``checkpoint``."""
+    from mnas_pred.errors import MnasPredError
+    from search.checkpoint import load_state
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    with pytest.raises(MnasPredError):
+        load_state(checkpoint)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+
+
 def test_deflate_bomb_is_refused_before_inflating(folder, capsys):
     """300 MiB of zeros deflated to well under 1 MB: refused from the zip directory alone."""
     add_member(folder, "bomb.npy", {"descr": "|u1", "fortran_order": False, "shape": (300 * 2**20,)}, 300 * 2**20)
     assert (folder / "checkpoint.npz").stat().st_size < 3 * 2**20
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     refused_in_process(capsys, resume(folder), "would inflate to", folder=folder)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # nothing like 300 MiB was allocated
+    assert _peak_growth_kib(folder / "checkpoint.npz") < 100 * 1024  # nothing like 300 MiB was allocated
+
+
+def test_a_bomb_that_lies_about_its_size_is_not_inflated(folder, capsys):
+    """A member that declares 1 KiB but deflates to 64 MiB: zipfile stops at the declared size
+    and the CRC fails; nothing near 64 MiB is allocated."""
+    add_member(folder, "liar.npy", {"descr": "|u1", "fortran_order": False, "shape": (896,)}, 64 * 2**20)
+    p = folder / "checkpoint.npz"
+    data = bytearray(p.read_bytes())
+    with zipfile.ZipFile(p) as zf:
+        local = zf.getinfo("liar.npy").header_offset
+    central = data.find(b"PK\x01\x02" + data[local + 4: local + 6])
+    while data[central + 46: central + 54] != b"liar.npy":  # its central-directory entry
+        central = data.find(b"PK\x01\x02", central + 4)
+    struct.pack_into("<I", data, central + 24, 1024)  # uncompressed size, central directory
+    struct.pack_into("<I", data, local + 22, 1024)  # and local header
+    p.write_bytes(bytes(data))
+    refused_in_process(capsys, resume(folder), "damaged or not an .npz", folder=folder)
+    assert _peak_growth_kib(p) < 32 * 1024
 
 
 def test_truncated_checkpoint_in_a_real_process(folder):
