@@ -42,7 +42,8 @@ _INTERNAL = ("split_feature", "split_gain", "threshold", "decision_type", "left_
 _LEAF = ("leaf_value", "leaf_weight", "leaf_count")
 _LINEAR = ("leaf_const", "num_features", "leaf_features", "leaf_coeff")
 _TREE_KEYS = {"num_leaves", "num_cat", "is_linear", "shrinkage", *_INTERNAL, *_LEAF, *_LINEAR}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_NUMBER = r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_FEATURE_INFO = re.compile(rf"none|\[{_NUMBER}:{_NUMBER}\]")
 _IMPORTANCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}=[0-9]{1,19}")
 _PARAMETER = re.compile(r"\[[a-z_0-9]{1,64}: [^\[\]\n]{0,4096}\]")
 
@@ -108,10 +109,11 @@ def _check_header(lines: list[str], names: list[str]) -> dict[str, str]:
         if seen.get(key) != value:
             shown = value if len(value) < 40 else f"the {len(names)} predictor features"
             raise ModelTextError(f"model header '{key}' is '{str(seen.get(key))[:60]}', expected {shown}")
-    if not _NAME.fullmatch(seen.get("objective", "").split(" ")[0] or "-"):
-        raise ModelTextError("the model header has no valid objective")
-    if len(seen.get("feature_infos", "").split(" ")) != len(names):
-        raise ModelTextError("model header 'feature_infos' does not list one entry per feature")
+    if seen.get("objective") != "regression":  # the only objective mnas-pred trains
+        raise ModelTextError(f"model header 'objective' is '{str(seen.get('objective'))[:40]}', expected regression")
+    infos = seen.get("feature_infos", "").split(" ")
+    if len(infos) != len(names) or not all(_FEATURE_INFO.fullmatch(i) for i in infos):
+        raise ModelTextError("model header 'feature_infos' does not list one [min:max] or none per feature")
     if "tree_sizes" not in seen:
         raise ModelTextError("the model header lacks 'tree_sizes'")
     return seen
@@ -139,23 +141,26 @@ def _tree_fields(region: str, n_trees: int) -> list[dict[str, str]]:
     return trees
 
 
-def _field(trees: list[dict], key: str, counts: np.ndarray, dtype=np.float64, parse: bool = True) -> np.ndarray | None:
+def _field(trees: list[dict], key: str, counts: np.ndarray, dtype=np.float64) -> np.ndarray:
     """``key`` of every tree, concatenated; each tree must hold ``counts[t]`` numbers (single
-    spaces, as LightGBM writes them). ``parse=False``: lengths only (fields prediction ignores)."""
+    spaces, as LightGBM writes them), or is not checked where ``counts[t] < 0`` (a field
+    LightGBM does not read there). Floats must be finite, integers fit in 32 bits."""
     values = [t.get(key) for t in trees]
     missing = [i for i, v in enumerate(values) if v is None and counts[i] > 0]
     if missing:
         raise ModelTextError(f"tree {missing[0]}: lacks '{key}'")
     lengths = np.array([v.count(" ") + 1 if v else 0 for v in values])
-    bad = np.flatnonzero(lengths != counts)
+    bad = np.flatnonzero((lengths != counts) & (counts >= 0))
     if bad.size:
         t = int(bad[0])
         raise ModelTextError(f"tree {t}: {key} has {lengths[t]} entries where {int(counts[t])} are needed")
-    if not parse:
-        return None
-    numbers = _numbers(" ".join(v for v in values if v), key, dtype)
-    if numbers.size != counts.sum():
+    numbers = _numbers(" ".join(v for v, c in zip(values, counts) if v and c > 0), key, dtype)
+    if numbers.size != counts[counts > 0].sum():
         raise ModelTextError(f"{key}: not a list of numbers")
+    if dtype == np.float64 and not np.isfinite(numbers).all():
+        raise ModelTextError(f"{key} holds a value that is not a finite number")
+    if dtype == np.int64 and numbers.size and (np.abs(numbers) >= 2**31).any():
+        raise ModelTextError(f"{key} holds an integer beyond 32 bits")
     return numbers
 
 
@@ -176,18 +181,19 @@ def _check_trees(region: str, n_trees: int, n_features: int) -> None:
     n = _numbers(" ".join(t["num_leaves"] or "x" for t in trees), "num_leaves", np.int64)
     if n.shape != (n_trees,) or ((n < 1) | (n > MAX_LEAVES)).any():
         raise ModelTextError(f"num_leaves must be one integer in 1..{MAX_LEAVES} per tree")
-    shrinkage = _field(trees, "shrinkage", np.ones(n_trees, np.int64))
-    leaf_value = _field(trees, "leaf_value", n)
-    if not (np.isfinite(shrinkage).all() and np.isfinite(leaf_value).all()):
-        raise ModelTextError("a leaf value or shrinkage is not a finite number")
+    _field(trees, "shrinkage", np.ones(n_trees, np.int64))
+    _field(trees, "leaf_value", n)
     split = n > 1
     inner = np.where(split, n - 1, 0)
-    for key in ("split_gain", "internal_value", "internal_weight", "internal_count"):  # not used to predict
+    # LightGBM reads every other array of a split tree (and aborts on a bad one), none of a leaf
+    for key in ("split_gain", "internal_value", "internal_weight", "leaf_weight"):
         if any(key in t for t in trees):
-            _field(trees, key, inner, parse=False)
+            _field(trees, key, np.where(split, inner if key.startswith(("split", "internal")) else n, -1))
+    for key in ("internal_count", "leaf_count"):
+        if any(key in t for t in trees):
+            _field(trees, key, np.where(split, inner if key.startswith("internal") else n, -1), np.int64)
     owner = np.repeat(np.arange(n_trees), inner)  # tree of each internal node
-    if np.isnan(_field(trees, "threshold", inner)).any():
-        raise ModelTextError("a threshold is not a number")
+    _field(trees, "threshold", inner)
     feature = _field(trees, "split_feature", inner, np.int64)
     bad = (feature < 0) | (feature >= n_features)
     if bad.any():

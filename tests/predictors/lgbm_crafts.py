@@ -58,6 +58,10 @@ CRAFTS = {
     "tree_sizes_wrong": lambda t: _edit_header(t, "tree_sizes", "5 " + " ".join(re.search(r"^tree_sizes=(.*)$", t, re.M).group(1).split()[1:])),
     "no_end_of_trees": lambda t: t.replace("end of trees", "end of forest"),
     "truncated_tree": lambda t: t[: t.index("Tree=1\n") + 40],
+    # found by fuzzing: arrays that prediction ignores are still parsed by LightGBM, and abort it
+    "leaf_weight_short": lambda t: _edit_tree_field(t, "leaf_weight", lambda v: v[:-1]),
+    "internal_count_text": lambda t: _edit_tree_field(t, "internal_count", _set(0, "many")),
+    "split_gain_text": lambda t: _edit_tree_field(t, "split_gain", _set(0, "x")),
     "feature_names_short": lambda t: _edit_header(t, "feature_names", "a b c"),
 }
 
