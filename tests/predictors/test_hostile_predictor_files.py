@@ -159,3 +159,18 @@ def test_training_hashes_are_accepted(saved_predictor, tmp_path, capsys):
               _set(["training_data", "arch_sha256"], [hashlib.sha256(b"a").hexdigest(), "0f"]))
     assert main(["predict", str(f), ARCH]) == 0, capsys.readouterr().err
     assert "nan" not in capsys.readouterr().out.lower()
+
+
+@pytest.mark.parametrize("params", [{"min_data_in_leaf": 1, "min_data_in_bin": 1},  # constant labels: single-leaf trees
+                                    {"linear_tree": True, "num_leaves": 4},
+                                    {"boosting": "rf", "bagging_fraction": 0.5, "bagging_freq": 1, "num_leaves": 4}])
+def test_what_lightgbm_writes_passes_the_check(params):
+    import lightgbm as lgb
+    import numpy as np
+
+    from predictors.lgbm_text import check_model_text
+
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    y = np.ones(200) if "min_data_in_bin" in params else x[:, 0] * 2 + x[:, 1]
+    b = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1, **params}, lgb.Dataset(x, y), num_boost_round=5)
+    check_model_text(b.model_to_string(), ["Column_0", "Column_1", "Column_2"])
