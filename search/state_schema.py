@@ -105,10 +105,20 @@ class AccuracyRow(Strict):
     accuracy: Annotated[Finite, Field(ge=0, le=1)]
 
 
+class Spread(Strict):
+    """A measurement's spread over its timed runs (LatencyMeasurer.measure_with_spread)."""
+
+    p10_ms: Annotated[Finite, Field(ge=0, le=1e7)]
+    p90_ms: Annotated[Finite, Field(ge=0, le=1e7)]
+    cv: Annotated[Finite, Field(ge=0)]
+    runs: Annotated[int, Field(ge=0)] | None = None
+
+
 class MeasurementRow(Strict):
     device: Annotated[str, StringConstraints(max_length=1024)]
     arch: ArchString
     latency_ms: Annotated[Finite, Field(gt=0, le=1e7)]
+    spread: Spread | None = None
 
 
 def read_cache_lines(path: Path, what: str) -> list[str]:
