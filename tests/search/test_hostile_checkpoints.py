@@ -204,6 +204,9 @@ CACHES = {
     "measurements_missing_arch": (_append("measurements.jsonl", b'{"device": "analytic:x1.2", "latency_ms": 3}\n'), "arch is missing"),
     "measurements_nan": (_append("measurements.jsonl", b'{"device": "d", "arch": "a", "latency_ms": NaN}\n'), "latency_ms must be a finite number"),
     "measurements_negative": (_append("measurements.jsonl", b'{"device": "d", "arch": "a", "latency_ms": -1}\n'), "latency_ms must be above 0"),
+    "measurements_bad_spread": (_append("measurements.jsonl", b'{"device": "d", "arch": "a", "latency_ms": 1, "spread": {"p10_ms": "x", "p90_ms": 1, "cv": 0}}\n'),
+                                "spread.p10_ms must be a number"),
+    "references_not_utf8": (_append("references.jsonl", b"\xff\n"), "reference cache"),
     "measurements_not_utf8": (_append("measurements.jsonl", b"\xff\n"), "not UTF-8"),
 }
 
@@ -227,3 +230,12 @@ def test_a_line_torn_by_a_kill_is_not_an_error(folder):
     _append("accuracy_cache.jsonl", b'{"arch": "conv_k3')(folder)
     assert len(MeasurementCache(folder / "measurements.jsonl", "analytic:x1.2").values) == n_measured > 0
     assert len(AccuracyCache(folder / "accuracy_cache.jsonl", header["fingerprint"])) == n_trained > 0
+
+
+def test_a_measurement_with_its_spread_is_read(tmp_path):
+    from search.latency import MeasurementCache
+
+    spread = {"p10_ms": 1.0, "p90_ms": 2.0, "cv": 0.1, "runs": 5}
+    MeasurementCache(tmp_path / "m.jsonl", "adb:X").put("conv_k3_r1_c16_s1_se0_skipnone", 1.5, spread)
+    again = MeasurementCache(tmp_path / "m.jsonl", "adb:X")
+    assert again.values == {"conv_k3_r1_c16_s1_se0_skipnone": 1.5} and again.spreads["conv_k3_r1_c16_s1_se0_skipnone"] == spread
