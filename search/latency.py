@@ -131,12 +131,17 @@ class DeviceMeasurer(LatencyMeasurer):
     def __init__(self, serial: str | None = None, ssh: str | None = None, db: str | os.PathLike | None = None,
                  resolution: int = 224, num_classes: int = 1000, settings=None):
         from device_profiler import DeviceError, MeasureSettings, open_device
+        from device_profiler.adb import TOOLS_FIX
 
         try:
             self.device = open_device(serial=serial, ssh=ssh)
             self.info = self.device.info()
         except DeviceError as e:
-            raise MnasPredError(e.problem, e.fix) from None
+            fix = e.fix
+            if fix == TOOLS_FIX:  # search has no --perf-test: the tools are pushed once by profile-device
+                fix = (f"push them once with `mnas-pred profile-device --serial {serial} --perf-test PATH "
+                       "--ort-lib PATH -n 1` (search reuses the tools on the phone)")
+            raise MnasPredError(e.problem, fix) from None
         self.settings = settings or MeasureSettings()
         self.resolution, self.num_classes = resolution, num_classes
         self.db = Path(db) if db else None
