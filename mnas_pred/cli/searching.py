@@ -152,7 +152,7 @@ def search(
                             "add --ray-address ADDR (or leave them out)")
     predictor = None
     if use_predictor is not None:
-        predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor)
+        predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor.resolve())  # resume compares files
     device = ANALYTIC if latency == ANALYTIC else (f"adb:{serial}" if serial else f"ssh:{ssh}" if ssh else "local")
     if device == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores
@@ -164,11 +164,11 @@ def search(
     config = SearchConfig(
         out_dir=str(out), target_ms=target_ms, alpha=alpha, beta=beta, strategy=strategy,
         strategy_options=strategy_options, samples=samples, batch_size=batch_size, seed=seed, accuracy=accuracy,
-        data=DataSpec(dataset=dataset, data_dir=str(data_dir) if data_dir else None, resolution=train_resolution,
+        data=DataSpec(dataset=dataset, data_dir=str(data_dir.resolve()) if data_dir else None, resolution=train_resolution,
                       val_fraction=val_fraction, train_limit=train_limit, seed=seed),
         train=TrainSettings(epochs=epochs, batch_size=train_batch_size, learning_rate=lr, momentum=momentum,
                             weight_decay=weight_decay, threads=train_threads),
-        predictor=predictor, device=device, db=str(db), resolution=resolution, space=str(space) if space else None,
+        predictor=predictor, device=device, db=str(db), resolution=resolution, space=str(space.resolve()) if space else None,
         revalidate_every=revalidate_every, revalidate_top=revalidate_top, refit_threshold=refit_threshold,
         revalidate_by=revalidate_by,
         workers=workers, ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
