@@ -69,6 +69,11 @@ BOUNDS: dict[str, Bound] = {
     "epochs": Bound("--epochs", 1, 1_000, "a proxy task trains for a few epochs"),
     "hidden_size": Bound("--hidden-size", 1, 4_096, "the controller's LSTM grows with its square"),
     "export_top": Bound("--export-top", 0, 1_000, "each exported model is trained again"),
+    "ppo_epochs": Bound("--ppo-epochs", 1, 1_000, "passes over one batch; more only overfit it"),
+    "population_size": Bound("--population-size", 2, 100_000, "the population is filled with random samples first"),
+    "tournament_size": Bound("--tournament-size", 1, 100_000, "at most the population"),
+    "revalidate_every": Bound("--revalidate-every", 1, 1_000_000, "controller updates between re-validations"),
+    "revalidate_top": Bound("--revalidate-top", 0, 1_000, "each re-validated candidate is measured on the device"),
 }
 
 

@@ -8,6 +8,7 @@ Rules (shared lab machines, other people's files):
 * A command that writes initializes a schema only in a file it creates, or in an existing
   empty (0-byte) file: an empty file holds nothing to lose, and ``mktemp`` is how scripts pick a
   fresh path. Any other file that is not a measurement database is refused untouched.
+* A finished writer folds the WAL into the file (:func:`checkpoint`).
 * "database or disk is full", "readonly database", "unable to open" and "locked" become one
   :class:`MnasPredError` that names the file, says what is kept, and says what to do.
 """
@@ -81,9 +82,14 @@ def rollback(conn: sqlite3.Connection) -> None:
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
-    """Move every committed row from ``x.db-wal`` into ``x.db`` and empty the WAL, so that the
-    file alone is complete after a run (best effort: a reader still open elsewhere may keep it)."""
+    """At the end of a run: move every committed row from ``x.db-wal`` into ``x.db`` and leave
+    the file in rollback-journal mode, so that ``x.db`` alone is complete (a copy of it misses
+    nothing) and a read-only reader needs no ``-wal``/``-shm`` files beside it. The next writer
+    switches back to WAL. Best effort and without waiting: while another process has the file
+    open it stays in WAL mode, and that process's close folds it."""
     try:
+        conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode = DELETE")
     except sqlite3.Error:
         pass

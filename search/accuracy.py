@@ -57,8 +57,9 @@ class TrainSettings:
 
     def __post_init__(self):
         check(epochs=self.epochs, train_batch_size=self.batch_size)
-        if not self.learning_rate > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise MnasPredError("--lr must be > 0, --weight-decay >= 0 and --momentum in [0, 1)",
+        if (not 0 < self.learning_rate < math.inf or not 0 <= self.weight_decay < math.inf
+                or not 0 <= self.momentum < 1):
+            raise MnasPredError("--lr must be a finite number > 0, --weight-decay finite and >= 0, --momentum in [0, 1)",
                                 "e.g. --lr 0.05 --momentum 0.9 --weight-decay 4e-5")
 
     def as_dict(self) -> dict:
