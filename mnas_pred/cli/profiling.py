@@ -126,7 +126,7 @@ def profile_device(
     with (
         MeasurementStore(db) as store,
         open_device(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)) as device,
-        Progress(*columns, console=err_console, transient=json_out, disable=json_out) as bar,
+        Progress(*columns, console=err_console, transient=json_out, disable=json_out or not err_console.is_terminal) as bar,
     ):
         task = bar.add_task("profiling", total=len(archs), last="")
 
@@ -190,7 +190,7 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
         phones = [stack.enter_context(open_device(s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)))
                   for s in serials]
         bar = stack.enter_context(Progress(*_PROGRESS_COLUMNS, console=err_console, transient=json_out,
-                                           disable=json_out))
+                                           disable=json_out or not err_console.is_terminal))
         task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
 
         on_event = _progress_callback(bar, task, ratios, phones=True)
