@@ -4,7 +4,9 @@ Design.md §5. The file is opened in WAL mode and every measurement is written i
 transaction (measurement row and its layer rows together), so a run that is interrupted or
 killed (kill -9 included) loses at most the model in flight, and the database is never left
 half-written. A measurement is unique per (device, model, settings): adding it again returns
-the existing id, which is what makes re-running the same profiling command resume.
+the existing id, which is what makes re-running the same profiling command resume. Closing a
+writer folds the WAL back into the file, so after a finished run ``x.db`` alone is complete;
+reading commands open the file read-only (:mod:`mnas_pred.sqlite_files`).
 
 Tables::
 
