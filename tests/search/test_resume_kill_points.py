@@ -21,7 +21,8 @@ from search.killpoint import ENV
 
 ARGS = ["--target-ms", "8", "--accuracy", "analytic", "--latency", "analytic", "--use-predictor", "analytic",
         "--samples", "6", "--batch-size", "2", "--revalidate-every", "1", "--revalidate-top", "2",
-        "--refit-threshold", "0.01", "--export-top", "1", "--resolution", "32", "--seed", "3", "--json"]
+        "--refit-threshold", "0.01", "--export-top", "1", "--resolution", "32", "--seed", "3", "--no-references",
+        "--json"]
 
 # (phase, n): the n-th time the run reaches the phase. Update 1 has no checkpoint before it, so
 # the kills are in update 2 (its first accuracy is the 3rd, its measurements the 3rd and 4th,

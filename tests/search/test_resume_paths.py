@@ -14,7 +14,7 @@ from search.latency import AnalyticLatencyModel, LatencyOracle, MeasurementCache
 from search.resume import changed_settings
 
 ARGS = ["--target-ms", "8", "--accuracy", "analytic", "--latency", "analytic", "--use-predictor", "analytic",
-        "--batch-size", "2", "--revalidate-every", "1", "--export-top", "0", "--resolution", "32", "--seed", "4",
+        "--batch-size", "2", "--revalidate-every", "1", "--export-top", "0", "--resolution", "32", "--seed", "4", "--no-references",
         "--json"]
 
 
