@@ -48,6 +48,7 @@ from search.accuracy import AccuracyCache, ProxyTrainer, TrainSettings, torch_th
 from search.checkpoint import load_state, save_state
 from search.data import DataSpec, check_spec
 from search.evaluator import AccuracySpec, make_evaluator
+from search.killpoint import kill_point
 from search.latency import (
     AnalyticDevice,
     AnalyticLatencyModel,
@@ -57,7 +58,9 @@ from search.latency import (
 )
 from search.pareto import pareto_front
 from search.references import DEFAULT_REFERENCES, check_references, references_for
+from search.resume import changed_settings
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
+from search.state_schema import check_checkpoint_state, restore_errors
 from search.strategies import STRATEGIES, make_strategy
 from search.train_device import resolve_train_device
 from search.weights import load_weights, save_weights  # noqa: F401 - load_weights: public here too
@@ -220,7 +223,12 @@ class Search:
         self.update = 0
         self.elapsed_before = 0.0
         if state is not None:
-            self._restore(state)
+            with restore_errors(self.checkpoint_path):
+                self._restore(state)
+        else:  # the global generators (untrained weights of best/ with --accuracy analytic) from the seed,
+            # so a search does not depend on what the calling process drew before (a resume restores them)
+            torch.manual_seed(config.seed)
+            np.random.seed(config.seed)
 
     # ------------------------------------------------------------------ setup
     def _check_out_dir(self, resume: bool) -> dict | None:
@@ -228,17 +236,9 @@ class Search:
             if not self.checkpoint_path.exists():
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
-            state = load_state(self.checkpoint_path)
-            saved, now = state["config"], self.config.to_dict()
-            saved.get("train", {}).setdefault("device", "cpu")  # checkpoints from before --train-device trained on the CPU
-            changed = []
-            for k in now:
-                if k in SearchConfig.RESUMABLE_CHANGES or saved.get(k) == now[k]:
-                    continue
-                if isinstance(now[k], dict) and isinstance(saved.get(k), dict):  # data/train/measure settings
-                    changed += [f"{k}.{sub}" for sub in now[k] if saved[k].get(sub) != now[k][sub]]
-                else:
-                    changed.append(k)
+            state = check_checkpoint_state(load_state(self.checkpoint_path), self.checkpoint_path)
+            state["config"].get("train", {}).setdefault("device", "cpu")  # checkpoints from before --train-device: CPU
+            changed = changed_settings(state["config"], self.config.to_dict(), SearchConfig.RESUMABLE_CHANGES)
             if changed:
                 raise MnasPredError(
                     f"--resume with different settings than the checkpoint in '{self.out}': {', '.join(changed)}",
@@ -321,7 +321,7 @@ class Search:
     @property
     def device_measurements(self) -> int:
         """Distinct architectures measured on the device in this search (resume-stable)."""
-        return len(self.oracle.cache.values)
+        return len(self.oracle.reached)
 
     def run(self) -> SearchResult:
         c = self.config
@@ -336,7 +336,9 @@ class Search:
                 self._one_update(n, evaluator)
                 elapsed = self.elapsed_before + time.perf_counter() - start
                 save_state(self.checkpoint_path, self._state(elapsed))
+                kill_point("checkpointed")
                 self._write_history()
+                kill_point("written")
                 if self.progress:
                     self.progress(self._progress(elapsed))
         finally:
@@ -351,7 +353,8 @@ class Search:
         names = [a.to_string() for a in archs]
         todo = [a for a in dict.fromkeys(names) if self.accuracy_cache.get(a) is None]
         if todo:
-            evaluator.evaluate(todo, on_result=self.accuracy_cache.put)
+            evaluator.evaluate(todo, on_result=self._store_accuracy)
+        kill_point("trained")
         accuracy = np.array([self.accuracy_cache.get(a) for a in names])
         predicted, measured = self.oracle.latency(archs)
         used = np.where(np.isfinite(measured), measured, predicted)
@@ -364,9 +367,10 @@ class Search:
                 "predicted_latency_ms": float(predicted[i]), "measured_latency_ms": float(measured[i]),
                 "reward": float(rewards[i]), "update": self.update, "latency_ms": float(used[i]),
             })
+        kill_point("rewarded")
         policy = self.oracle.policy
         if self.oracle.uses_predictor and self.oracle.device is not None and policy.due(self.update):
-            measured = set(self.oracle.cache.values)
+            measured = set(self.oracle.reached)
             score = self._optimistic_rewards(measured) if policy.by == "optimistic" else None
             picked = policy.select(self.history, measured, score)
             report = self.oracle.revalidate(self.update, picked)
@@ -385,6 +389,10 @@ class Search:
                     if report.error_after_refit is not None:
                         msg += f" (error on them now {100 * report.error_after_refit:.1f}%)"
                 self.log(msg)
+
+    def _store_accuracy(self, arch: str, accuracy: float) -> None:
+        self.accuracy_cache.put(arch, accuracy)
+        kill_point("accuracy-stored")
 
     def _optimistic_rewards(self, measured: set[str]) -> dict[str, float]:
         """Reward of each unmeasured candidate at the low end of the current predictor's interval."""
@@ -410,7 +418,7 @@ class Search:
             current = dict(zip(names, self.oracle.model.predict([parse_arch(a) for a in names]).tolist()))
         out = []
         for name, row in first.items():
-            measured = self.oracle.cache.get(name)
+            measured = self.oracle.measured(name)
             lat = measured if measured is not None else current.get(name, row["predicted_latency_ms"])
             out.append({
                 "arch": name, "step": row["step"], "accuracy": row["accuracy"], "latency_ms": float(lat),
@@ -450,6 +458,7 @@ class Search:
         cands = self.distinct_candidates()
         front = pareto_front(cands)
         _write_csv(self.out / "pareto.csv", front, ("arch", "accuracy", "latency_ms", "latency_source", "reward", "step"))
+        kill_point("finishing")
         ranked = sorted(cands, key=lambda r: (-r["reward"], r["step"]))
         best = ranked[: self.config.export_top]
         self._export_best(best)

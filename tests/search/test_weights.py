@@ -49,3 +49,17 @@ def test_readme_example_rebuilds_and_fine_tunes_the_best_model(results, monkeypa
     exec(compile(example[0], "README.md", "exec"), {"__name__": "readme_example"})
     out = capsys.readouterr().out
     assert "validation accuracy" in out and json.loads((results / "best" / "best.json").read_text())[0]["arch"] in out
+
+
+def test_damaged_or_mismatched_weights_are_one_line_errors(results, tmp_path):
+    from mnas_pred.errors import MnasPredError
+    from search.weights import load_weights
+
+    best = json.loads((results / "best" / "best.json").read_text())[0]
+    good = results / "best" / best["weights"]
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(MnasPredError, match="cannot be read"):
+        load_weights(build_model(best["arch"], num_classes=best["num_classes"]), bad)
+    with pytest.raises(MnasPredError, match="does not fit"):
+        load_weights(build_model("mobilenetv2", num_classes=best["num_classes"]), good)
