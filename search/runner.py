@@ -54,7 +54,7 @@ from search.latency import (
     MeasurementCache,
     RevalidationPolicy,
 )
-from search.pareto import pareto_front
+from search.pareto import hypervolume, pareto_front
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
 from search.strategies import STRATEGIES, make_strategy
 
@@ -451,6 +451,7 @@ class Search:
             "latency": "predictor" if self.oracle.uses_predictor else "device",
             "device_measurements": self.device_measurements, "predictor_refits": self.oracle.refits,
             "best": ranked[0] if ranked else None, "pareto_size": len(front),
+            "pareto_hypervolume": hypervolume(front, self.config.target_ms),  # search.pareto.HV_REFERENCE
             "under_target": sum(1 for r in cands if r["latency_ms"] <= self.config.target_ms),
             "elapsed_s": round(elapsed, 2), "out_dir": str(self.out),
         }
