@@ -69,7 +69,7 @@ class SearchConfig:
     target_ms: float
     alpha: float = DEFAULT_ALPHA
     beta: float = DEFAULT_BETA
-    strategy: str = "ppo"
+    strategy: str = "evolution"  # won at 800 samples in bench/search_controller.py (README, "Strategies")
     strategy_options: dict = field(default_factory=dict)
     samples: int = 64
     batch_size: int = 8

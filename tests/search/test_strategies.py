@@ -132,7 +132,8 @@ def test_ppo_temperature_and_tanh_constant_shape_the_policy_it_samples_from():
     torch.testing.assert_close(again, logp, rtol=1e-5, atol=1e-5)  # PPO's ratio is 1 before an update
     # bounded logits (|logit| <= 1) at temperature 2: no choice of a v-way decision passes
     # e^0.5 / (e^0.5 + (v - 1) e^-0.5)
-    out, _ = s.controller.lstm(s.controller.start.expand(1, 1, -1))
-    probs = s.controller._log_probs(out[:, 0] * 1e3, 0).exp()  # huge activations: logits saturate
+    with torch.no_grad():
+        out, _ = s.controller.lstm(s.controller.start.expand(1, 1, -1))
+        probs = s.controller._log_probs(out[:, 0] * 1e3, 0).exp()  # huge activations: logits saturate
     bound = np.exp(0.5) / (np.exp(0.5) + (SPACE.vocab_sizes()[0] - 1) * np.exp(-0.5))
     assert float(probs.max()) <= bound + 1e-6
