@@ -123,7 +123,7 @@ def search(
     latency: Annotated[str, typer.Option("--latency", hidden=True, help="real | analytic (a stand-in device; --use-predictor analytic).")] = "real",
     json_out: JsonOption = False,
 ) -> None:
-    """Search for accurate and fast architectures (MnasNet: PPO controller, reward ACC*(LAT/T)^w).
+    """Search for accurate and fast architectures (MnasNet reward ACC*(LAT/T)^w; regularized evolution or the PPO controller).
 
     Writes history.csv, pareto.csv, best/ (string, ONNX, weights), plots and a checkpoint to --out.
     """

@@ -137,3 +137,9 @@ def test_ppo_temperature_and_tanh_constant_shape_the_policy_it_samples_from():
         probs = s.controller._log_probs(out[:, 0] * 1e3, 0).exp()  # huge activations: logits saturate
     bound = np.exp(0.5) / (np.exp(0.5) + (SPACE.vocab_sizes()[0] - 1) * np.exp(-0.5))
     assert float(probs.max()) <= bound + 1e-6
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_search_does_not_repropose_the_networks_profiled_with_its_seed(name):
+    profiled = {tuple(int(v) for v in row) for row in SPACE.sample_tokens(8, seed=0)}  # profile-device --seed 0
+    assert not profiled & set(_make(name, seed=0).ask(8))
