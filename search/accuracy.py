@@ -35,8 +35,10 @@ from torch.nn import functional as F
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
+from mnas_pred.limits import check
 from search.analytic import analytic_accuracy
 from search.data import DataSpec, ProxyData, load_proxy_data
+from search.state_schema import AccuracyRow, parse_cache_line, read_cache_lines
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,10 @@ class TrainSettings:
     channels_last: bool = True
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise MnasPredError("--epochs and --train-batch-size must be at least 1", "e.g. --epochs 1")
-        if not self.learning_rate > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise MnasPredError("--lr must be > 0, --weight-decay >= 0 and --momentum in [0, 1)",
+        check(epochs=self.epochs, train_batch_size=self.batch_size)
+        if (not 0 < self.learning_rate < math.inf or not 0 <= self.weight_decay < math.inf
+                or not 0 <= self.momentum < 1):
+            raise MnasPredError("--lr must be a finite number > 0, --weight-decay finite and >= 0, --momentum in [0, 1)",
                                 "e.g. --lr 0.05 --momentum 0.9 --weight-decay 4e-5")
 
     def as_dict(self) -> dict:
@@ -205,15 +207,19 @@ class AccuracyCache:
         self.fingerprint = fingerprint
         self.values: dict[str, float] = {}
         if self.path and self.path.exists():
-            lines = self.path.read_text().splitlines()
-            header = json.loads(lines[0]) if lines else None
+            what = "accuracy cache"
+            lines = read_cache_lines(self.path, what)
+            try:
+                header = json.loads(lines[0]) if lines else None
+            except ValueError:
+                raise MnasPredError(f"{what} '{self.path}' has a damaged first line",
+                                    f"delete '{self.path}' (its candidates are trained again)") from None
             if header == {"fingerprint": fingerprint}:
-                for line in lines[1:]:
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
+                for lineno, line in enumerate(lines[1:], start=2):
+                    row = parse_cache_line(line, AccuracyRow, self.path, lineno, what)
+                    if row is None:
                         break  # a line torn by a kill: everything before it is good
-                    self.values[row["arch"]] = float(row["accuracy"])
+                    self.values[row.arch] = row.accuracy
             else:
                 self.path.unlink()
         if self.path and not self.path.exists():

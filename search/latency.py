@@ -32,6 +32,8 @@ import numpy as np
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.errors import MnasPredError
 from search.analytic import _unit_hash, analytic_latency_ms
+from search.killpoint import kill_point
+from search.state_schema import MeasurementRow, parse_cache_line, read_cache_lines
 
 
 # ------------------------------------------------------------------------------------ protocols
@@ -65,6 +67,11 @@ class LatencyMeasurer(abc.ABC):
     @abc.abstractmethod
     def measure(self, arch: Architecture) -> float:
         """Measured latency (ms) of one architecture."""
+
+    def measure_with_spread(self, arch: Architecture) -> tuple[float, dict | None]:
+        """Latency and its spread over the timed runs (``p10_ms``, ``p90_ms``, ``cv``, ``runs``),
+        or ``None`` where the device gives no spread."""
+        return self.measure(arch), None
 
     @abc.abstractmethod
     def key(self) -> str:
@@ -131,12 +138,17 @@ class DeviceMeasurer(LatencyMeasurer):
     def __init__(self, serial: str | None = None, ssh: str | None = None, db: str | os.PathLike | None = None,
                  resolution: int = 224, num_classes: int = 1000, settings=None):
         from device_profiler import DeviceError, MeasureSettings, open_device
+        from device_profiler.adb import TOOLS_FIX
 
         try:
             self.device = open_device(serial=serial, ssh=ssh)
             self.info = self.device.info()
         except DeviceError as e:
-            raise MnasPredError(e.problem, e.fix) from None
+            fix = e.fix
+            if fix == TOOLS_FIX:  # search has no --perf-test: the tools are pushed once by profile-device
+                fix = (f"push them once with `mnas-pred profile-device --serial {serial} --perf-test PATH "
+                       "--ort-lib PATH -n 1` (search reuses the tools on the phone)")
+            raise MnasPredError(e.problem, fix) from None
         self.settings = settings or MeasureSettings()
         self.resolution, self.num_classes = resolution, num_classes
         self.db = Path(db) if db else None
@@ -154,6 +166,9 @@ class DeviceMeasurer(LatencyMeasurer):
         return self.info.key
 
     def measure(self, arch):
+        return self.measure_with_spread(arch)[0]
+
+    def measure_with_spread(self, arch):
         from device_profiler import DeviceError
         from device_profiler.protocol import measure_arch
 
@@ -164,7 +179,8 @@ class DeviceMeasurer(LatencyMeasurer):
             raise MnasPredError(f"measuring on {self.info.key} failed: {e.problem}", e.fix) from None
         if self.store is not None:
             self.store.add(self.info, arch.to_string(), self.resolution, self.settings, m)
-        return float(m.latency_ms)
+        return float(m.latency_ms), {"p10_ms": float(m.latency_p10_ms), "p90_ms": float(m.latency_p90_ms),
+                                     "cv": float(m.cv), "runs": len(m.samples_ms)}
 
     def close(self):
         self.device.close()
@@ -180,26 +196,40 @@ class MeasurementCache:
         self.path = Path(path) if path else None
         self.device_key = device_key
         self.values: dict[str, float] = {}
+        self.spreads: dict[str, dict] = {}  # where the device gave one (LatencyMeasurer.measure_with_spread)
         if self.path and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
+            what = "measurement log"
+            for lineno, line in enumerate(read_cache_lines(self.path, what), start=1):
+                row = parse_cache_line(line, MeasurementRow, self.path, lineno, what)
+                if row is None:
                     break  # torn by a kill
-                if row.get("device") == device_key:
-                    self.values[row["arch"]] = float(row["latency_ms"])
+                if row.device == device_key:
+                    self.values[row.arch] = row.latency_ms
+                    if row.spread is not None:
+                        self.spreads[row.arch] = row.spread.model_dump()
 
     def get(self, arch: str) -> float | None:
         return self.values.get(arch)
 
-    def put(self, arch: str, ms: float) -> None:
+    def put(self, arch: str, ms: float, spread: dict | None = None) -> None:
         self.values[arch] = float(ms)
+        row = {"device": self.device_key, "arch": arch, "latency_ms": float(ms)}
+        if spread is not None:
+            self.spreads[arch] = row["spread"] = spread
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as f:
-                f.write(json.dumps({"device": self.device_key, "arch": arch, "latency_ms": float(ms)}) + "\n")
+                f.write(json.dumps(row) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+
+
+def _relative_to(path: str, folder: Path) -> str:
+    """``path`` relative to ``folder`` when it lies inside it, else unchanged."""
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return path
 
 
 REVALIDATE_BY = ("reward", "optimistic")
@@ -282,21 +312,33 @@ class LatencyOracle:
         self.refits = 0
         # measured by re-validation: the training set of refits
         self.revalidated: list[str] = []
+        # Measurements the search has reached, i.e. may reward with. A resumed search finds in the
+        # cache also what the interrupted run measured after its last checkpoint; those are reused
+        # (not measured again) but rewarded only once the replayed run reaches them again, so the
+        # resumed search matches an uninterrupted one at every kill point.
+        self.reached: set[str] = set(cache.values)
 
     @property
     def uses_predictor(self) -> bool:
         return self.model is not None
 
+    def measured(self, arch: str) -> float | None:
+        """The measured latency of ``arch`` if the search has reached its measurement."""
+        return self.cache.get(arch) if arch in self.reached else None
+
     def _measure(self, arch: Architecture) -> float:
         key = arch.to_string()
+        self.reached.add(key)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
         if self.device is None:
             raise RuntimeError("no device to measure on")
-        ms = float(self.device.measure(arch))
+        kill_point("measure-before")
+        ms, spread = self.device.measure_with_spread(arch)
         self.device_measurements += 1
-        self.cache.put(key, ms)
+        self.cache.put(key, float(ms), spread)
+        kill_point("measure-after")
         return ms
 
     def latency(self, archs: list[Architecture]) -> tuple[np.ndarray, np.ndarray]:
@@ -307,7 +349,7 @@ class LatencyOracle:
             if n:
                 predicted = np.asarray(self.model.predict(archs), dtype=np.float64)
             for i, a in enumerate(archs):
-                ms = self.cache.get(a.to_string())
+                ms = self.measured(a.to_string())
                 if ms is not None:
                     measured[i] = ms
         else:
@@ -332,8 +374,10 @@ class LatencyOracle:
         if error > threshold:
             train = [parse_arch(a) for a in self.revalidated]
             train_ms = np.array([self.cache.get(a) for a in self.revalidated])
+            kill_point("refit-before")
             try:
                 self.model = self.model.refit(train, train_ms, self.refit_dir)
+                kill_point("refit-after")
             except MnasPredError as e:  # e.g. too little data yet: go on with the current predictor
                 extra["refit_error"] = str(e)
             else:
@@ -344,14 +388,22 @@ class LatencyOracle:
                                   extra)
 
     def get_state(self) -> dict:
-        return {"model": self.model.get_state() if self.model is not None else None,
-                "revalidated": list(self.revalidated), "refits": self.refits}
+        model = self.model.get_state() if self.model is not None else None
+        if model and "path" in model:  # a refitted predictor file: relative, so a moved folder resumes
+            model = {**model, "path": _relative_to(model["path"], self.refit_dir)}
+        return {"model": model, "revalidated": list(self.revalidated), "refits": self.refits,
+                "reached": sorted(self.reached)}
 
     def set_state(self, state: dict) -> None:
-        if self.model is not None and state.get("model") is not None:
-            self.model.set_state(state["model"])
+        model = state.get("model")
+        if self.model is not None and model is not None:
+            if "path" in model and (self.refit_dir / model["path"]).exists():
+                model = {**model, "path": str(self.refit_dir / model["path"])}
+            self.model.set_state(model)
         self.revalidated = list(state.get("revalidated", []))
         self.refits = int(state.get("refits", 0))
+        if "reached" in state:  # checkpoints before it: everything in the cache counts as reached
+            self.reached = set(state["reached"])
 
     def close(self) -> None:
         if self.device is not None:

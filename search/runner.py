@@ -20,6 +20,7 @@ best/                 the best architectures by reward: ``rank-N.arch.txt``, ``r
                       resolution, trained proxy weights), ``rank-N.weights.npz`` (state dict as
                       numpy arrays; load with :func:`load_weights`), ``best.json``
 revalidation.csv      every re-measured candidate: predicted vs measured, whether a refit followed
+references.jsonl      the reference networks' results and cost (:mod:`search.references`)
 reward.png pareto.png plots
 summary.json          the final numbers; config.json the settings; checkpoint.npz the state
 ====================  ==============================================================================
@@ -44,9 +45,11 @@ from mnas_pred.errors import MnasPredError
 from mnas_pred.files import atomic_write_bytes
 from mnas_pred.space import SearchSpace
 from search.accuracy import AccuracyCache, ProxyTrainer, TrainSettings, torch_threads
+from search.bounded_npz import read_npz
 from search.checkpoint import load_state, save_state
 from search.data import DataSpec, check_spec
 from search.evaluator import AccuracySpec, make_evaluator
+from search.killpoint import kill_point
 from search.latency import (
     AnalyticDevice,
     AnalyticLatencyModel,
@@ -55,8 +58,14 @@ from search.latency import (
     RevalidationPolicy,
 )
 from search.pareto import hypervolume, pareto_front
+from search.references import DEFAULT_REFERENCES, check_references, references_for
+from search.resume import changed_settings
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
+from search.state_schema import check_checkpoint_state, restore_errors
 from search.strategies import STRATEGIES, make_strategy
+
+#: Larger weight files are refused before inflating (the default space's largest network has ~10 MB).
+MAX_WEIGHTS_BYTES = 2 * 2**30
 
 HISTORY_COLUMNS = ("step", "arch", "accuracy", "predicted_latency_ms", "measured_latency_ms", "reward",
                    "update", "latency_ms")
@@ -94,10 +103,12 @@ class SearchConfig:
     allow_other_device: bool = False  # use a predictor fitted on another device model
     # device measurement protocol (device_profiler.MeasureSettings fields); empty = its defaults
     measure: dict = field(default_factory=dict)
+    references: list = field(default_factory=lambda: list(DEFAULT_REFERENCES))  # search.references
 
     # settings that may change between a run and its resume
     # (where candidates are evaluated does not change their results)
-    RESUMABLE_CHANGES = ("workers", "samples", "export_top", "db", "ray_address", "cpus_per_trial", "gpus_per_trial")
+    RESUMABLE_CHANGES = ("workers", "samples", "export_top", "db", "ray_address", "cpus_per_trial", "gpus_per_trial",
+                         "references")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -134,6 +145,7 @@ class SearchConfig:
 
             import_ray()  # a missing Ray fails here, before the results folder is touched
         RevalidationPolicy(self.revalidate_every, self.revalidate_top, self.refit_threshold, self.revalidate_by)
+        check_references(self.references)
         if self.predictor not in (None, ANALYTIC) and not Path(self.predictor).is_file():
             raise MnasPredError(f"predictor file '{self.predictor}' does not exist",
                                 "fit one with `mnas-pred fit-predictor --out FILE`, or search without --use-predictor")
@@ -206,10 +218,16 @@ class Search:
         self.oracle = LatencyOracle(model, device, cache, policy, refit_dir=self.out / "refits")
         self.history: list[dict] = []
         self.revalidations: list[dict] = []
+        self.references: list[dict] = []
         self.update = 0
         self.elapsed_before = 0.0
         if state is not None:
-            self._restore(state)
+            with restore_errors(self.checkpoint_path):
+                self._restore(state)
+        else:  # the global generators (untrained weights of best/ with --accuracy analytic) from the seed,
+            # so a search does not depend on what the calling process drew before (a resume restores them)
+            torch.manual_seed(config.seed)
+            np.random.seed(config.seed)
 
     # ------------------------------------------------------------------ setup
     def _check_out_dir(self, resume: bool) -> dict | None:
@@ -217,16 +235,8 @@ class Search:
             if not self.checkpoint_path.exists():
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
-            state = load_state(self.checkpoint_path)
-            saved, now = state["config"], self.config.to_dict()
-            changed = []
-            for k in now:
-                if k in SearchConfig.RESUMABLE_CHANGES or saved.get(k) == now[k]:
-                    continue
-                if isinstance(now[k], dict) and isinstance(saved.get(k), dict):  # data/train/measure settings
-                    changed += [f"{k}.{sub}" for sub in now[k] if saved[k].get(sub) != now[k][sub]]
-                else:
-                    changed.append(k)
+            state = check_checkpoint_state(load_state(self.checkpoint_path), self.checkpoint_path)
+            changed = changed_settings(state["config"], self.config.to_dict(), SearchConfig.RESUMABLE_CHANGES)
             if changed:
                 raise MnasPredError(
                     f"--resume with different settings than the checkpoint in '{self.out}': {', '.join(changed)}",
@@ -240,7 +250,7 @@ class Search:
 
     def _start_out_dir(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in ("accuracy_cache.jsonl", "measurements.jsonl"):  # from a search killed before its first checkpoint
+        for stale in ("accuracy_cache.jsonl", "measurements.jsonl", "references.jsonl"):  # from a search killed before its first checkpoint
             (self.out / stale).unlink(missing_ok=True)
         (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
 
@@ -309,7 +319,7 @@ class Search:
     @property
     def device_measurements(self) -> int:
         """Distinct architectures measured on the device in this search (resume-stable)."""
-        return len(self.oracle.cache.values)
+        return len(self.oracle.reached)
 
     def run(self) -> SearchResult:
         c = self.config
@@ -318,12 +328,15 @@ class Search:
                                    cpus_per_trial=c.cpus_per_trial or float(c.train.threads),
                                    gpus_per_trial=c.gpus_per_trial)
         try:
+            self.references = references_for(self)  # cached in references.jsonl: a resume reuses them
             while len(self.history) < c.samples:
                 n = min(c.batch_size, c.samples - len(self.history))
                 self._one_update(n, evaluator)
                 elapsed = self.elapsed_before + time.perf_counter() - start
                 save_state(self.checkpoint_path, self._state(elapsed))
+                kill_point("checkpointed")
                 self._write_history()
+                kill_point("written")
                 if self.progress:
                     self.progress(self._progress(elapsed))
         finally:
@@ -338,7 +351,8 @@ class Search:
         names = [a.to_string() for a in archs]
         todo = [a for a in dict.fromkeys(names) if self.accuracy_cache.get(a) is None]
         if todo:
-            evaluator.evaluate(todo, on_result=self.accuracy_cache.put)
+            evaluator.evaluate(todo, on_result=self._store_accuracy)
+        kill_point("trained")
         accuracy = np.array([self.accuracy_cache.get(a) for a in names])
         predicted, measured = self.oracle.latency(archs)
         used = np.where(np.isfinite(measured), measured, predicted)
@@ -351,9 +365,10 @@ class Search:
                 "predicted_latency_ms": float(predicted[i]), "measured_latency_ms": float(measured[i]),
                 "reward": float(rewards[i]), "update": self.update, "latency_ms": float(used[i]),
             })
+        kill_point("rewarded")
         policy = self.oracle.policy
         if self.oracle.uses_predictor and self.oracle.device is not None and policy.due(self.update):
-            measured = set(self.oracle.cache.values)
+            measured = set(self.oracle.reached)
             score = self._optimistic_rewards(measured) if policy.by == "optimistic" else None
             picked = policy.select(self.history, measured, score)
             report = self.oracle.revalidate(self.update, picked)
@@ -372,6 +387,10 @@ class Search:
                     if report.error_after_refit is not None:
                         msg += f" (error on them now {100 * report.error_after_refit:.1f}%)"
                 self.log(msg)
+
+    def _store_accuracy(self, arch: str, accuracy: float) -> None:
+        self.accuracy_cache.put(arch, accuracy)
+        kill_point("accuracy-stored")
 
     def _optimistic_rewards(self, measured: set[str]) -> dict[str, float]:
         """Reward of each unmeasured candidate at the low end of the current predictor's interval."""
@@ -397,7 +416,7 @@ class Search:
             current = dict(zip(names, self.oracle.model.predict([parse_arch(a) for a in names]).tolist()))
         out = []
         for name, row in first.items():
-            measured = self.oracle.cache.get(name)
+            measured = self.oracle.measured(name)
             lat = measured if measured is not None else current.get(name, row["predicted_latency_ms"])
             out.append({
                 "arch": name, "step": row["step"], "accuracy": row["accuracy"], "latency_ms": float(lat),
@@ -437,13 +456,10 @@ class Search:
         cands = self.distinct_candidates()
         front = pareto_front(cands)
         _write_csv(self.out / "pareto.csv", front, ("arch", "accuracy", "latency_ms", "latency_source", "reward", "step"))
+        kill_point("finishing")
         ranked = sorted(cands, key=lambda r: (-r["reward"], r["step"]))
         best = ranked[: self.config.export_top]
         self._export_best(best)
-        from search.plots import plot_pareto, plot_rewards
-
-        plot_rewards(self.history, self.out / "reward.png")
-        plot_pareto(cands, front, self.config.target_ms, self.out / "pareto.png")
         summary = {
             "samples": len(self.history), "updates": self.update, "distinct_architectures": len(cands),
             "strategy": self.config.strategy, "target_ms": self.config.target_ms,
@@ -455,6 +471,12 @@ class Search:
             "under_target": sum(1 for r in cands if r["latency_ms"] <= self.config.target_ms),
             "elapsed_s": round(elapsed, 2), "out_dir": str(self.out),
         }
+        from search.plots import plot_pareto, plot_rewards
+        from search.report import result_labels
+
+        summary.update(result_labels(self, summary["best"]))
+        plot_rewards(self.history, summary, self.out / "reward.png")
+        plot_pareto(cands, front, summary, self.out / "pareto.png")
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return SearchResult(self.out, self.history, front, best, self.device_measurements, self.oracle.refits,
                             elapsed, summary)
@@ -507,8 +529,9 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     """Load weights written by :func:`save_weights` into a model built with
     ``build_model(arch, num_classes)``."""
-    with np.load(path, allow_pickle=False) as npz:
-        model.load_state_dict({k: torch.from_numpy(npz[k]) for k in npz.files})
+    arrays = read_npz(path, max_entry_bytes=MAX_WEIGHTS_BYTES, max_total_bytes=MAX_WEIGHTS_BYTES,
+                      what=f"weights file '{path}'", fix="export the weights again")
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
     return model
 
 
