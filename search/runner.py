@@ -78,7 +78,7 @@ class SearchConfig:
     target_ms: float
     alpha: float = DEFAULT_ALPHA
     beta: float = DEFAULT_BETA
-    strategy: str = "evolution"  # won at 800 samples in bench/search_controller.py (README, "Strategies")
+    strategy: str = "evolution"  # won at 800 samples in bench/search_controller.py (README: "Why evolution is the default")
     strategy_options: dict = field(default_factory=dict)
     samples: int = 64
     batch_size: int = 8

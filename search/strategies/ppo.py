@@ -14,9 +14,10 @@ bonus that keeps the controller exploring.
 Defaults (the paper gives the algorithm, not these numbers). Tuned on the cheap deterministic
 reward of ``bench/search_controller.py`` (800 samples, batch 8, tuning seeds 100-102, never the
 reported seeds 0-4); the mean reward of the last 20% of samples, against regularized evolution's
-0.898 on those seeds: the old defaults (decay 0.9 applied after the advantages, 4 epochs) 0.888;
-decay 0 0.896; decay 0 with 8 epochs 0.901; faster learning (lr 0.01, or clip 1.0, or 1 epoch at lr
-0.03) converged by 200 samples to 0.88-0.89; lr 0.003, or tanh_constant 2.5, 0.894-0.897:
+0.898 on those seeds (as it drew before it got its own random stream): the old defaults (decay
+0.9 applied after the advantages, 4 epochs) 0.888; decay 0 0.896; decay 0 with 8 epochs 0.901;
+faster learning (lr 0.01, or clip 1.0, or 1 epoch at lr 0.03) converged by 200 samples to
+0.88-0.89; lr 0.003, or tanh_constant 2.5, 0.894-0.897:
 
 =================== =======  ==========================================================
 option              default  meaning
