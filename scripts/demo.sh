@@ -4,7 +4,8 @@
 # continues (the store skips measured models, the search resumes from its checkpoint).
 # Sized to finish in under 10 minutes on a 2-core machine: fewer profiled networks and timed runs,
 # 3-fold cross-validation, 32 candidates trained on all cores (960 digits, batches of 64), 2 best
-# models exported. The README's workflow section has the full-size commands.
+# models exported; PPO, which did better than evolution at small budgets (README). The README's
+# workflow section has the full-size commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${DEMO_DIR:-demo-out}
@@ -37,7 +38,7 @@ echo "== 4/4 MnasNet search (PPO) with predicted latency, re-measuring the best 
 RESUME=()
 [ -f "$OUT/search/checkpoint.npz" ] && RESUME=(--resume)
 step "$MNAS" search --use-predictor "$OUT/local.pred" --db "$OUT/measurements.db" --target-ms "$T" \
-    --dataset digits --samples "$SAMPLES" --batch-size 8 --epochs 1 --train-batch-size 64 --train-limit 960 --workers "$WORKERS" \
+    --strategy ppo --dataset digits --samples "$SAMPLES" --batch-size 8 --epochs 1 --train-batch-size 64 --train-limit 960 --workers "$WORKERS" \
     --revalidate-every 2 --revalidate-top 2 --export-top 2 "${MEASURE[@]}" --out "$OUT/search" "${RESUME[@]}"
 
 echo
