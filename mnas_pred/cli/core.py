@@ -93,10 +93,10 @@ def export(
 
 @app.command("space")
 def space_info(space: SpaceOption = None, json_out: JsonOption = False) -> None:
-    """Show the search space: blocks, choices per decision and its size.
+    r"""Show the search space: blocks, choices per decision and its size.
 
-    A space file (TOML or JSON) may set resolution, num_classes, a [choices] table with the
-    lists ops, kernels, se_ratios, skips, filter_multipliers, layer_offsets, and one [[blocks]]
+    A space file (TOML or JSON) may set resolution, num_classes, a \[choices] table with the
+    lists ops, kernels, se_ratios, skips, filter_multipliers, layer_offsets, and one \[\[blocks]]
     table per block with filters, layers, stride (and any choice list to override).
     """
     s = SearchSpace.load(space)

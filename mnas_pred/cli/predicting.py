@@ -14,7 +14,7 @@ from mnas_pred.errors import MnasPredError
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="Measurement database written by profile-device.", dir_okay=False)]
 MeasurementsOption = Annotated[
     Optional[list[Path]],
-    typer.Option("--measurements", help="Per-layer CSV (design.md §3 columns); repeat for several.", dir_okay=False),
+    typer.Option("--measurements", help="Per-layer CSV of another tool or phone (columns: README, 'Per-layer CSV files'); repeat for several.", dir_okay=False),
 ]
 DeviceOption = Annotated[Optional[str], typer.Option("--device", help="Use only this device's measurements (name or store key).")]
 PredictorArgument = Annotated[Path, typer.Argument(help="Predictor file written by fit-predictor.", dir_okay=False, show_default=False)]
