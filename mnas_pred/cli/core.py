@@ -54,8 +54,16 @@ def arch_info(
     console.print(
         f"{info['params'] / 1e6:.2f}M parameters, {info['macs'] / 1e6:.1f}M MACs at "
         f"{info['resolution']}x{info['resolution']}, {info['num_classes']} classes; "
-        + ("inside the search space" if info["in_space"] else f"outside the search space ({info['space_note']})")
+        + _space_verdict(info)
     )
+
+
+def _space_verdict(info: dict) -> str:
+    """Whether search and profile-device can produce the network (named references need not)."""
+    space = "the default search space" if info["space"] == "default" else f"the search space {info['space']}"
+    if info["in_space"]:
+        return f"inside {space}"
+    return f"outside {space} ({info['space_note']})"
 
 
 @app.command()
