@@ -115,7 +115,8 @@ def predict_archs(path: Path, archs: Sequence[str], space_path: Path | None = No
     return {
         "predictor": str(path), "kind": pf.kind, "device": pf.device.get("name"), "resolution": res, "coverage": coverage,
         "predictions": [
-            {"arch": a.to_string(), "latency_ms": float(m), "low_ms": float(lo), "high_ms": float(hi)}
-            for a, m, lo, hi in zip(parsed, ms, low, high)
+            {"name": name.strip(), "arch": a.to_string(), "latency_ms": float(m), "low_ms": float(lo),
+             "high_ms": float(hi)}
+            for name, a, m, lo, hi in zip(archs, parsed, ms, low, high)
         ],
     }

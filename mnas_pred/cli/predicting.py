@@ -112,8 +112,9 @@ def predict(
         print_json(result)
         return
     table = Table(title=f"{result['kind']} on {result['device']} at {result['resolution']}x{result['resolution']}", title_justify="left")
-    for col in ("architecture", "latency ms", f"{coverage:.0%} interval"):
-        table.add_column(col, justify="left" if col == "architecture" else "right")
+    table.add_column("architecture", overflow="fold")  # as typed: a reference name, or the whole string
+    for col in ("latency ms", f"{coverage:.0%} interval"):
+        table.add_column(col, justify="right", no_wrap=True)
     for p in result["predictions"]:
-        table.add_row(p["arch"], f"{p['latency_ms']:.3f}", f"{p['low_ms']:.3f}–{p['high_ms']:.3f}")
+        table.add_row(p["name"], f"{p['latency_ms']:.3f}", f"{p['low_ms']:.3f}–{p['high_ms']:.3f}")
     console.print(table)

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
+from mnas_pred.arch import REFERENCES
 from mnas_pred.cli import main
 from mnas_pred.errors import MnasPredError
 from mnas_pred.space import SearchSpace
@@ -104,9 +105,19 @@ def test_predict_json(saved_predictor, capsys):
     code, out, _ = cli(capsys, "predict", saved_predictor, ARCH, "mobilenetv2", "--json")
     assert code == 0
     res = json.loads(out)
-    assert [p["arch"] for p in res["predictions"]][0].startswith("sepconv")
+    assert [p["name"] for p in res["predictions"]] == [ARCH, "mobilenetv2"]  # as typed
+    assert [p["arch"] for p in res["predictions"]] == [REFERENCES[ARCH], REFERENCES["mobilenetv2"]]
     for p in res["predictions"]:
         assert 0 < p["low_ms"] <= p["latency_ms"] <= p["high_ms"]
+
+
+def test_predict_table_shows_the_names_typed_and_whole_strings(saved_predictor, capsys):
+    code, out, _ = cli(capsys, "predict", saved_predictor, ARCH, "mobilenetv2", REFERENCES["mnasnet-b1"])
+    assert code == 0
+    rows = [line for line in out.splitlines() if "│" in line]
+    assert any(f"│ {ARCH} " in r for r in rows) and any("│ mobilenetv2 " in r for r in rows)
+    assert "…" not in out  # nothing ellipsized
+    assert REFERENCES["mnasnet-b1"] in "".join(r.split("│")[1].strip() for r in rows)  # folded, not cut
 
 
 def test_evaluate_predictor_json_and_other_device_warning(saved_predictor, fbnet_csv, capsys):
