@@ -134,6 +134,10 @@ class SearchConfig:
 
             import_ray()  # a missing Ray fails here, before the results folder is touched
         RevalidationPolicy(self.revalidate_every, self.revalidate_top, self.refit_threshold, self.revalidate_by)
+        if self.db and self.device != ANALYTIC:
+            from mnas_pred.deferred_store import check_store_file
+
+            check_store_file(self.db)  # a wrong --db fails now, not at the first device measurement
         if self.predictor not in (None, ANALYTIC) and not Path(self.predictor).is_file():
             raise MnasPredError(f"predictor file '{self.predictor}' does not exist",
                                 "fit one with `mnas-pred fit-predictor --out FILE`, or search without --use-predictor")

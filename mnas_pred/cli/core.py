@@ -71,10 +71,15 @@ def sample(
     n: Annotated[int, typer.Option("-n", "--num", min=1, help="How many architectures.")] = 1,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same architectures).")] = None,
     space: SpaceOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON list of strings.")] = False,
 ) -> None:
     """Sample architectures uniformly from the search space, one string per line."""
-    for a in SearchSpace.load(space).sample(n, seed):
-        typer.echo(a.to_string())
+    archs = [a.to_string() for a in SearchSpace.load(space).sample(n, seed)]
+    if json_out:
+        print_json(archs)
+        return
+    for a in archs:
+        typer.echo(a)
 
 
 @app.command()

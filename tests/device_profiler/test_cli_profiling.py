@@ -57,6 +57,7 @@ def test_profile_resume_and_export(tmp_path):
     for key in ("device", "arch", "latency_ms", "latency_p10_ms", "latency_p90_ms"):
         assert key in lines[0]
     assert lines[0]["layers"][0]["name"] == "stem" and lines[0]["layers"][0]["latency_ms"] > 0
+    assert run("measurements", "--db", str(db), "--json").stdout == res.stdout  # --json like every command
     for fmt, reader in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
         res = run("measurements", "--db", str(db), "--format", fmt, "--out", str(tmp_path / f"m.{fmt}"))
         assert res.returncode == 0, res.stderr
@@ -122,6 +123,7 @@ def test_devices_lists_the_local_cpu():
         (["measurements", "--db", "notes.txt"], "not a measurement database"),
         (["measurements", "--db", "m.db", "--format", "xml"], "unknown format 'xml'"),
         (["measurements", "--db", "m.db", "--format", "parquet"], "needs an output file"),
+        (["measurements", "--db", "m.db", "--format", "csv", "--json"], "--json and --format csv ask for two formats"),
         (["profile-device", "--serial", "X", "--ssh", "h", "--db", "p.db"], "choose one device"),
         (["profile-device", "--db", "adir", "-n", "1"], "is a directory"),
         (["profile-device", "--db", "notes.txt", "-n", "1"], "not a measurement database"),

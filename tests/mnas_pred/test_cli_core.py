@@ -65,6 +65,7 @@ def test_sample_is_seeded_and_parseable():
     a = run("sample", "-n", "5", "--seed", "3").stdout.split()
     assert a == run("sample", "-n", "5", "--seed", "3").stdout.split()
     assert a == [x.to_string() for x in SearchSpace.default().sample(5, seed=3)]
+    assert json.loads(run("sample", "-n", "5", "--seed", "3", "--json").stdout) == a
 
 
 def test_export_writes_a_model_onnxruntime_loads(tmp_path):

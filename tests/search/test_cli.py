@@ -34,6 +34,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "o").exists()  # nothing started
 
 
+def test_a_db_that_is_not_a_measurement_database_is_refused_before_training(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n" * 100)
+    start = time.perf_counter()
+    assert main(["search", "--out", str(tmp_path / "o"), "--target-ms", "5", "--db", str(notes)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"'{notes}' is not a measurement database" in err and len(err.splitlines()) == 1
+    assert time.perf_counter() - start < 20 and not (tmp_path / "o").exists()  # nothing trained or written
+    assert notes.read_text() == "my notes\n" * 100
+
+
 def test_unreadable_predictor_file_is_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.pred"
     bad.write_text("not a predictor")
