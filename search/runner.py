@@ -188,6 +188,8 @@ class Search:
         self.out = Path(config.out_dir)
         self.progress = progress
         self.log = log or (lambda msg: None)
+        self.phase: Callable[[str], None] | None = None  # what the search is doing now (live display)
+        self._running_update = 1
         self.space = SearchSpace.load(config.space)
         self.resolution = config.resolution or self.space.resolution
         self.reward_fn = RewardFunction(config.target_ms, config.alpha, config.beta)
@@ -219,6 +221,9 @@ class Search:
     def _check_out_dir(self, resume: bool) -> dict | None:
         if resume:
             if not self.checkpoint_path.exists():
+                if (self.out / "config.json").exists():  # stopped while loading data or opening the device
+                    raise MnasPredError(f"nothing to resume in '{self.out}' yet: the search there stopped before "
+                                        "its first candidate", "re-run the same command without --resume")
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
             state = load_state(self.checkpoint_path)
@@ -317,6 +322,11 @@ class Search:
 
     def run(self) -> SearchResult:
         c = self.config
+        if not self.checkpoint_path.exists():
+            # Ctrl-C during the first update can then be continued with --resume, like any later one
+            # (the candidates it trained are in the accuracy cache)
+            save_state(self.checkpoint_path, self._state(self.elapsed_before))
+        self.oracle.on_phase = self._phase
         start = time.perf_counter()
         evaluator = make_evaluator(self.accuracy_spec, c.workers, self.accuracy_eval, ray_address=c.ray_address,
                                    cpus_per_trial=c.cpus_per_trial or float(c.train.threads),
@@ -337,13 +347,24 @@ class Search:
         return result
 
     def _one_update(self, n: int, evaluator) -> None:
+        self._running_update = self.update + 1
         tokens = self.strategy.ask(n)
         archs = [self.space.decode(t) for t in tokens]
         names = [a.to_string() for a in archs]
         todo = [a for a in dict.fromkeys(names) if self.accuracy_cache.get(a) is None]
         if todo:
-            evaluator.evaluate(todo, on_result=self.accuracy_cache.put)
+            trained = []
+
+            def on_result(arch: str, acc: float) -> None:
+                self.accuracy_cache.put(arch, acc)
+                trained.append(arch)
+                self._phase(f"training candidates ({len(trained)}/{len(todo)} done)")
+
+            self._phase(f"training candidates (0/{len(todo)} done)")
+            evaluator.evaluate(todo, on_result=on_result)
         accuracy = np.array([self.accuracy_cache.get(a) for a in names])
+        if not self.oracle.uses_predictor:
+            self._phase(f"measuring {len(names)} candidates on the device")
         predicted, measured = self.oracle.latency(archs)
         used = np.where(np.isfinite(measured), measured, predicted)
         rewards = self.reward_fn(accuracy, used)
@@ -360,6 +381,8 @@ class Search:
             measured = set(self.oracle.cache.values)
             score = self._optimistic_rewards(measured) if policy.by == "optimistic" else None
             picked = policy.select(self.history, measured, score)
+            if picked:
+                self._phase(f"re-validation: measuring {len(picked)} candidates on the device")
             report = self.oracle.revalidate(self.update, picked)
             if report is not None:
                 by_arch = dict(zip(report.archs, report.measured_ms))
@@ -376,6 +399,10 @@ class Search:
                     if report.error_after_refit is not None:
                         msg += f" (error on them now {100 * report.error_after_refit:.1f}%)"
                 self.log(msg)
+
+    def _phase(self, what: str) -> None:
+        if self.phase:
+            self.phase(f"update {self._running_update}/{self.total_updates}: {what}")
 
     def _optimistic_rewards(self, measured: set[str]) -> dict[str, float]:
         """Reward of each unmeasured candidate at the low end of the current predictor's interval."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,23 +21,29 @@ _SCALE = "Scaling out"
 
 
 class _Display:
-    """A live table: samples done, best reward, best accuracy/latency, device measurements."""
+    """A live table: what the search is doing now, samples done and ETA, best reward, best
+    accuracy/latency, device measurements. A log file or pipe gets plain lines instead."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        # a terminal gets a live table; a log file or pipe gets one line per controller update
-        self.live = (Live(self._table(None), console=console, refresh_per_second=4, transient=False)
+        self.status = "starting (loading data, opening the device)"
+        self.last = None  # the SearchProgress of the last finished update
+        self.start = time.monotonic()
+        # a terminal gets a live table; a log file or pipe gets one line per trained candidate and update
+        self.live = (Live(console=console, get_renderable=self._table, refresh_per_second=4, transient=False)
                      if enabled and console.is_terminal else None)
 
-    @staticmethod
-    def _table(p) -> Table:
+    def _table(self) -> Table:
         t = Table(title="mnas-pred search", title_justify="left", show_header=False)
         t.add_column("what")
         t.add_column("value")
+        t.add_row("status", self.status)
+        p = self.last
         if p is None:
-            t.add_row("status", "starting (loading data, opening the device)")
+            t.add_row("elapsed", f"{time.monotonic() - self.start:.0f} s")
             return t
-        t.add_row("samples", f"{p.samples_done}/{p.samples_total} (update {p.update}/{p.total_updates})")
+        t.add_row("samples", f"{p.samples_done}/{p.samples_total} (update {p.update}/{p.total_updates}), "
+                             f"{_eta(p)}")
         t.add_row("best reward", f"{p.best_reward:.4f}")
         t.add_row("best accuracy / latency", f"{p.best_accuracy:.4f} / {p.best_latency_ms:.2f} ms")
         t.add_row("device measurements", f"{p.device_measurements} (predictor refits: {p.refits})")
@@ -47,19 +54,30 @@ class _Display:
         t.add_row("elapsed", f"{p.elapsed_s:.0f} s")
         return t
 
+    def phase(self, what: str) -> None:
+        self.status = what  # a live table shows it at its next refresh
+        if self.live is None and self.enabled:
+            self._line(f"{what}; {time.monotonic() - self.start:.0f} s elapsed")
+
     def update(self, p) -> None:
-        if self.live is not None:
-            self.live.update(self._table(p))
-        elif self.enabled:
-            console.print(
-                f"update {p.update}/{p.total_updates}: {p.samples_done}/{p.samples_total} samples, best reward "
+        self.last = p
+        self.status = "next update" if p.update < p.total_updates else "writing results (best models, plots)"
+        if self.live is None and self.enabled:
+            self._line(
+                f"update {p.update}/{p.total_updates} done: {p.samples_done}/{p.samples_total} samples, best reward "
                 f"{p.best_reward:.4f} (accuracy {p.best_accuracy:.4f}, {p.best_latency_ms:.2f} ms), "
-                f"{p.device_measurements} device measurements", highlight=False)
+                f"{p.device_measurements} device measurements; {p.elapsed_s:.0f} s elapsed, {_eta(p)}")
+
+    @staticmethod
+    def _line(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.file.flush()  # a log file sees each line as it happens
 
     def log(self, msg: str) -> None:
         console.print(msg, markup=False, highlight=False)
 
     def __enter__(self):
+        self.start = time.monotonic()
         if self.live is not None:
             self.live.__enter__()
         return self
@@ -67,6 +85,14 @@ class _Display:
     def __exit__(self, *exc):
         if self.live is not None:
             self.live.__exit__(*exc)
+
+
+def _eta(p) -> str:
+    """Remaining time at the average pace of the samples done so far."""
+    left = p.samples_total - p.samples_done
+    if left <= 0 or p.samples_done == 0:
+        return "eta 0 s" if left <= 0 else "eta unknown"
+    return f"eta {p.elapsed_s / p.samples_done * left:.0f} s"
 
 
 @app.command()
@@ -166,6 +192,7 @@ def search(
     # validates every option and opens the device before the live display starts
     runner = Search(config, resume=resume, log=display.log if not json_out else None)
     runner.progress = display.update
+    runner.phase = display.phase
     # With --json, stdout carries the JSON only: anything a library prints meanwhile (Ray reports
     # a lost worker on stdout from a background thread) goes to stderr.
     stdout_guard = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
@@ -173,8 +200,9 @@ def search(
         with display, stdout_guard:
             result = runner.run()
     except KeyboardInterrupt:
-        err_console.print(f"error: interrupted; every finished controller update is checkpointed in {out}: "
-                          "repeat the command with --resume to continue", markup=False, highlight=False)
+        err_console.print(f"error: interrupted; the search is checkpointed in {out} (finished updates, and the "
+                          "candidates already trained): repeat the command with --resume to continue",
+                          markup=False, highlight=False)
         raise typer.Exit(130) from None
     s = result.summary
     if json_out:
