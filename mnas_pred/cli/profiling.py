@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mnas_pred.cli._app import JsonOption, ResolutionOption, SpaceOption, app, console, err_console, print_json
+from mnas_pred.cli._progress import PlainProgress, progress_display
 from mnas_pred.errors import MnasPredError
 
 DEFAULT_DB = Path("measurements.db")
@@ -126,7 +127,7 @@ def profile_device(
     with (
         DeferredStore(db) as store,  # created once the device has answered: a failed run leaves no file
         open_device(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)) as device,
-        Progress(*columns, console=err_console, transient=json_out, disable=json_out) as bar,
+        progress_display(err_console, columns, quiet=json_out) as bar,
     ):
         task = bar.add_task("profiling", total=len(archs), last="")
 
@@ -180,8 +181,7 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
         store = stack.enter_context(DeferredStore(db))  # created once the phones have answered
         phones = [stack.enter_context(open_device(s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)))
                   for s in serials]
-        bar = stack.enter_context(Progress(*_PROGRESS_COLUMNS, console=err_console, transient=json_out,
-                                           disable=json_out))
+        bar = stack.enter_context(progress_display(err_console, _PROGRESS_COLUMNS, quiet=json_out))
         task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
 
         on_event = _progress_callback(bar, task, ratios, phones=True)
@@ -248,7 +248,7 @@ def measurements(
     console.print(table)
 
 
-def _progress_callback(bar: Progress, task, ratios: list[float], phones: bool = False):
+def _progress_callback(bar: Progress | PlainProgress, task, ratios: list[float], phones: bool = False):
     """The progress bar's view of profiling events; collects per-layer-sum ratios for the summary.
     With several phones the last latency names its phone and a phone dropping out is announced."""
 

@@ -84,6 +84,8 @@ class _Display:
 
     def __exit__(self, *exc):
         if self.live is not None:
+            if exc[0] is None:
+                self.status = "done"
             self.live.__exit__(*exc)
 
 
