@@ -57,6 +57,24 @@ def test_file_is_json_text_and_round_trips(saved_predictor, tmp_path):
         np.testing.assert_allclose(again.predictors[name].predict(archs), pf.predictors[name].predict(archs), rtol=1e-12)
 
 
+def test_file_keeps_only_what_prediction_reads_and_predicts_bit_identically(pixel3_data, tmp_path):
+    from predictors.workflow import fit_predictor
+
+    from .conftest import SMALL_PARAMS
+
+    pf, _ = fit_predictor(pixel3_data, "lgbm", SearchSpace.default(), folds=0, params=SMALL_PARAMS["lgbm"],
+                          baselines=["rf"])
+    path = save_predictor(pf, tmp_path / "p.pred")
+    text = path.read_text()
+    for unused in ("split_gain=", "internal_count=", "leaf_weight=", "feature_importances:", "parameters:"):
+        assert unused not in text
+    assert "\n" not in text.strip()  # one line of compact JSON (LightGBM's newlines are escaped)
+    loaded = load_predictor(path)
+    archs = SearchSpace.default().sample(50, seed=4)
+    for name in ("lgbm", "rf"):
+        np.testing.assert_array_equal(loaded.predictors[name].predict(archs), pf.predictors[name].predict(archs))
+
+
 def test_token_queries_match_string_queries(saved_predictor):
     pf = load_predictor(saved_predictor)
     space = SearchSpace.default()
