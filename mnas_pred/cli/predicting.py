@@ -92,7 +92,10 @@ def evaluate_predictor(
     if json_out:
         print_json(result)
         return
-    _print_metrics(result["metrics"], f"{predictor.name} on {', '.join(result['data_devices'])}")
+    o = result["overlap"]
+    partly_seen = 0 < o["in_training_data"] < o["networks"]
+    unseen = f", the {o['networks'] - o['in_training_data']} networks it was not trained on" if partly_seen else ""
+    _print_metrics(result["metrics"], f"{predictor.name} on {', '.join(result['data_devices'])}{unseen}")
 
 
 @app.command()

@@ -141,7 +141,9 @@ def test_predict_table_shows_the_names_typed_and_whole_strings(saved_predictor, 
 def test_evaluate_predictor_json_and_other_device_warning(saved_predictor, fbnet_csv, capsys):
     code, out, err = cli(capsys, "evaluate-predictor", saved_predictor, "--measurements", fbnet_csv, "--device", "raspi4", "--json")
     assert code == 0
-    assert "warning:" in err and "pixel3" in err
+    assert "warning:" in err and "pixel3" in err and "trained on" not in err  # raspi4 rows of the file: not seen
+    code, out, err = cli(capsys, "evaluate-predictor", saved_predictor, "--measurements", fbnet_csv, "--device", "pixel3", "--json")
+    assert code == 0 and f"warning: the predictor was trained on {fbnet_csv} too" in err
     res = json.loads(out)
     assert set(res["metrics"]["layer"]) == {"lgbm", "rf", "flops", "lut"}
     for m in res["metrics"]["layer"].values():
@@ -200,3 +202,27 @@ def test_empty_database_is_exit_2(tmp_path, capsys):
     code, _, err = cli(capsys, "fit-predictor", "--db", db, "--out", tmp_path / "x.pred")
     assert_one_line_error(code, err, "no measurements")
     assert not (tmp_path / "x.pred").exists()
+
+
+def test_evaluate_predictor_scores_only_networks_it_was_not_trained_on(store_data, cpu_store, tmp_path, capsys):
+    from predictors.workflow import fit_predictor
+
+    from .conftest import SMALL_PARAMS
+
+    keys = sorted(store_data.models["model_key"].unique())
+    pf, _ = fit_predictor(store_data.subset_models(keys[:8]), "lgbm", SearchSpace.default(), folds=0,
+                          params=SMALL_PARAMS["lgbm"], baselines=[])
+    path = save_predictor(pf, tmp_path / "eight.pred")
+    hashes = json.loads(path.read_text())["payload"]["training_data"]["arch_sha256"]
+    assert len(hashes) == 8 and all(len(h) == 64 and int(h, 16) >= 0 for h in hashes)
+
+    code, out, err = cli(capsys, "evaluate-predictor", path, "--db", cpu_store, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["overlap"] == {"networks": 12, "in_training_data": 8, "checked": True, "shared_sources": []}
+    assert res["metrics"]["model"]["lgbm"]["n"] == 4  # scored on the 4 it has not seen
+    assert "warning: 8 of 12 networks of this data were in the predictor's training data; the metrics are on the other 4" in err
+
+    full, _ = fit_predictor(store_data, "lgbm", SearchSpace.default(), folds=0, params=SMALL_PARAMS["lgbm"], baselines=[])
+    code, out, err = cli(capsys, "evaluate-predictor", save_predictor(full, tmp_path / "all.pred"), "--db", cpu_store)
+    assert code == 0 and "warning: all 12 networks of this data were in the predictor's training data" in err
