@@ -222,8 +222,8 @@ class Search:
         if resume:
             if not self.checkpoint_path.exists():
                 if (self.out / "config.json").exists():  # stopped while loading data or opening the device
-                    raise MnasPredError(f"nothing to resume in '{self.out}' yet: the search there stopped before "
-                                        "its first candidate", "re-run the same command without --resume")
+                    self.log(f"nothing was done in '{self.out}' yet: starting the search from the beginning")
+                    return None
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
             state = load_state(self.checkpoint_path)

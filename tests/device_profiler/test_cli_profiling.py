@@ -123,8 +123,12 @@ def test_interrupted_run_keeps_what_it_measured_and_resumes(tmp_path, sig, code)
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_devices_lists_the_local_cpu():
-    res = run("devices", "--json", "--ssh", "pi@board")
+def test_devices_lists_the_local_cpu(tmp_path):
+    # --adb: a real adb (the adbutils package ships one) would start a server that outlives the test
+    no_adb = tmp_path / "adb"
+    no_adb.write_text("#!/bin/sh\nexit 1\n")
+    no_adb.chmod(0o755)
+    res = run("devices", "--json", "--ssh", "pi@board", "--adb", str(no_adb))
     assert res.returncode == 0, res.stderr
     devices = json.loads(res.stdout)
     assert devices[0]["kind"] == "local" and devices[0]["state"] == "ready"

@@ -132,11 +132,11 @@ def test_interrupted_first_update_resumes_without_retraining(tmp_path):
     assert "update 2/2: re-validation: measuring 2 candidates on the device" in seen
 
 
-def test_resume_in_a_folder_stopped_before_the_search_started_says_so(tmp_path):
-    (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(MnasPredError, match="nothing to resume.*yet") as e:
-        Search(_config(tmp_path), resume=True)
-    assert "without --resume" in e.value.fix
+def test_resume_in_a_folder_stopped_before_the_search_started_starts_it(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # Ctrl-C while the data loaded: no checkpoint yet
+    logs = []
+    result = run_search(_config(tmp_path, samples=8), resume=True, log=logs.append)
+    assert len(result.history) == 8 and any("starting the search from the beginning" in m for m in logs)
 
 
 def test_resume_can_extend_the_budget(tmp_path):
