@@ -12,7 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from mnas_pred.cli._app import JsonOption, SpaceOption, app, console, err_console, print_json
+from mnas_pred.cli._app import CommandInterrupted, JsonOption, SpaceOption, app, console, print_json
 
 _TRAIN = "Proxy training"
 _LAT = "Latency"
@@ -202,10 +202,8 @@ def search(
         with display, stdout_guard:
             result = runner.run()
     except KeyboardInterrupt:
-        err_console.print(f"error: interrupted; the search is checkpointed in {out} (finished updates, and the "
-                          "candidates already trained): repeat the command with --resume to continue",
-                          markup=False, highlight=False)
-        raise typer.Exit(130) from None
+        raise CommandInterrupted(f"interrupted; the search is checkpointed in {out} (finished updates, and the "
+                                 "candidates already trained): repeat the command with --resume to continue") from None
     s = result.summary
     if json_out:
         print_json(s)

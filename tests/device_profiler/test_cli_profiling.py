@@ -69,7 +69,8 @@ def test_profile_resume_and_export(tmp_path):
 
 def test_progress_in_a_log_file_is_one_line_per_model_as_it_happens(tmp_path):
     """Output to a file or pipe: no progress bar that shows only at the end, but a flushed line per model."""
-    proc = subprocess.Popen([*CLI, *PROFILE, "-n", "2", "--db", str(tmp_path / "m.db")], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*CLI, *PROFILE, "-n", "2", "--resolution", "32", "--drift-every", "0",
+                             "--db", str(tmp_path / "m.db")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         first = proc.stderr.readline()
