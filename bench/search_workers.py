@@ -32,7 +32,7 @@ def main(argv=None):
     work = Path(args.out) / "search_workers"
     common = ["--target-ms", "8", "--dataset", "digits", "--epochs", "1", "--samples", str(args.samples),
               "--batch-size", str(args.batch_size), "--latency", "analytic", "--use-predictor", "analytic",
-              "--export-top", "0", "--json"]
+              "--export-top", "0", "--json", "--no-references"]  # references train in the driver: not what scales
     walls: dict[int, list[float]] = {1: [], args.workers: []}
     histories = {}
     for rep in range(args.repeats):

@@ -67,6 +67,11 @@ class LatencyMeasurer(abc.ABC):
     def measure(self, arch: Architecture) -> float:
         """Measured latency (ms) of one architecture."""
 
+    def measure_with_spread(self, arch: Architecture) -> tuple[float, dict | None]:
+        """Latency and its spread over the timed runs (``p10_ms``, ``p90_ms``, ``cv``, ``runs``),
+        or ``None`` where the device gives no spread."""
+        return self.measure(arch), None
+
     @abc.abstractmethod
     def key(self) -> str:
         """Identity of the device (measurements of other devices are not reused)."""
@@ -155,6 +160,9 @@ class DeviceMeasurer(LatencyMeasurer):
         return self.info.key
 
     def measure(self, arch):
+        return self.measure_with_spread(arch)[0]
+
+    def measure_with_spread(self, arch):
         from device_profiler import DeviceError
         from device_profiler.protocol import measure_arch
 
@@ -165,7 +173,8 @@ class DeviceMeasurer(LatencyMeasurer):
             raise MnasPredError(f"measuring on {self.info.key} failed: {e.problem}", e.fix) from None
         if self.store is not None:
             self.store.add(self.info, arch.to_string(), self.resolution, self.settings, m)
-        return float(m.latency_ms)
+        return float(m.latency_ms), {"p10_ms": float(m.latency_p10_ms), "p90_ms": float(m.latency_p90_ms),
+                                     "cv": float(m.cv), "runs": len(m.samples_ms)}
 
     def close(self):
         self.device.close()
@@ -181,6 +190,7 @@ class MeasurementCache:
         self.path = Path(path) if path else None
         self.device_key = device_key
         self.values: dict[str, float] = {}
+        self.spreads: dict[str, dict] = {}  # where the device gave one (LatencyMeasurer.measure_with_spread)
         if self.path and self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
@@ -189,16 +199,21 @@ class MeasurementCache:
                     break  # torn by a kill
                 if row.get("device") == device_key:
                     self.values[row["arch"]] = float(row["latency_ms"])
+                    if isinstance(row.get("spread"), dict):
+                        self.spreads[row["arch"]] = row["spread"]
 
     def get(self, arch: str) -> float | None:
         return self.values.get(arch)
 
-    def put(self, arch: str, ms: float) -> None:
+    def put(self, arch: str, ms: float, spread: dict | None = None) -> None:
         self.values[arch] = float(ms)
+        row = {"device": self.device_key, "arch": arch, "latency_ms": float(ms)}
+        if spread is not None:
+            self.spreads[arch] = row["spread"] = spread
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as f:
-                f.write(json.dumps({"device": self.device_key, "arch": arch, "latency_ms": float(ms)}) + "\n")
+                f.write(json.dumps(row) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
 
@@ -296,9 +311,9 @@ class LatencyOracle:
             return cached
         if self.device is None:
             raise RuntimeError("no device to measure on")
-        ms = float(self.device.measure(arch))
+        ms, spread = self.device.measure_with_spread(arch)
         self.device_measurements += 1
-        self.cache.put(key, ms)
+        self.cache.put(key, float(ms), spread)
         return ms
 
     def latency(self, archs: list[Architecture]) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ best/                 the best architectures by reward: ``rank-N.arch.txt``, ``r
                       resolution, trained proxy weights), ``rank-N.weights.npz`` (state dict as
                       numpy arrays; load with :func:`load_weights`), ``best.json``
 revalidation.csv      every re-measured candidate: predicted vs measured, whether a refit followed
+references.jsonl      the reference networks' results and cost (:mod:`search.references`)
 reward.png pareto.png plots
 summary.json          the final numbers; config.json the settings; checkpoint.npz the state
 ====================  ==============================================================================
@@ -55,6 +56,7 @@ from search.latency import (
     RevalidationPolicy,
 )
 from search.pareto import pareto_front
+from search.references import DEFAULT_REFERENCES, check_references, references_for
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
 from search.strategies import STRATEGIES, make_strategy
 
@@ -94,10 +96,12 @@ class SearchConfig:
     allow_other_device: bool = False  # use a predictor fitted on another device model
     # device measurement protocol (device_profiler.MeasureSettings fields); empty = its defaults
     measure: dict = field(default_factory=dict)
+    references: list = field(default_factory=lambda: list(DEFAULT_REFERENCES))  # search.references
 
     # settings that may change between a run and its resume
     # (where candidates are evaluated does not change their results)
-    RESUMABLE_CHANGES = ("workers", "samples", "export_top", "db", "ray_address", "cpus_per_trial", "gpus_per_trial")
+    RESUMABLE_CHANGES = ("workers", "samples", "export_top", "db", "ray_address", "cpus_per_trial", "gpus_per_trial",
+                         "references")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -134,6 +138,7 @@ class SearchConfig:
 
             import_ray()  # a missing Ray fails here, before the results folder is touched
         RevalidationPolicy(self.revalidate_every, self.revalidate_top, self.refit_threshold, self.revalidate_by)
+        check_references(self.references)
         if self.db and self.device != ANALYTIC:
             from mnas_pred.deferred_store import check_store_file
 
@@ -212,6 +217,7 @@ class Search:
         self.oracle = LatencyOracle(model, device, cache, policy, refit_dir=self.out / "refits")
         self.history: list[dict] = []
         self.revalidations: list[dict] = []
+        self.references: list[dict] = []
         self.update = 0
         self.elapsed_before = 0.0
         if state is not None:
@@ -249,7 +255,7 @@ class Search:
 
     def _start_out_dir(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in ("accuracy_cache.jsonl", "measurements.jsonl"):  # from a search killed before its first checkpoint
+        for stale in ("accuracy_cache.jsonl", "measurements.jsonl", "references.jsonl"):  # from a search killed before its first checkpoint
             (self.out / stale).unlink(missing_ok=True)
         (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
 
@@ -332,6 +338,10 @@ class Search:
                                    cpus_per_trial=c.cpus_per_trial or float(c.train.threads),
                                    gpus_per_trial=c.gpus_per_trial)
         try:
+            if self.phase and c.references:
+                self.phase(f"reference networks: training and timing {len(set(c.references))} "
+                           "(each one's line follows when it is done)")
+            self.references = references_for(self)  # cached in references.jsonl: a resume reuses them
             while len(self.history) < c.samples:
                 n = min(c.batch_size, c.samples - len(self.history))
                 self._one_update(n, evaluator)
@@ -471,10 +481,6 @@ class Search:
         ranked = sorted(cands, key=lambda r: (-r["reward"], r["step"]))
         best = ranked[: self.config.export_top]
         self._export_best(best)
-        from search.plots import plot_pareto, plot_rewards
-
-        plot_rewards(self.history, self.out / "reward.png")
-        plot_pareto(cands, front, self.config.target_ms, self.out / "pareto.png")
         summary = {
             "samples": len(self.history), "updates": self.update, "distinct_architectures": len(cands),
             "strategy": self.config.strategy, "target_ms": self.config.target_ms,
@@ -485,6 +491,12 @@ class Search:
             "under_target": sum(1 for r in cands if r["latency_ms"] <= self.config.target_ms),
             "elapsed_s": round(elapsed, 2), "out_dir": str(self.out),
         }
+        from search.plots import plot_pareto, plot_rewards
+        from search.report import result_labels
+
+        summary.update(result_labels(self, summary["best"]))
+        plot_rewards(self.history, summary, self.out / "reward.png")
+        plot_pareto(cands, front, summary, self.out / "pareto.png")
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return SearchResult(self.out, self.history, front, best, self.device_measurements, self.oracle.refits,
                             elapsed, summary)

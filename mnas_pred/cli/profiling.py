@@ -71,6 +71,15 @@ _PROGRESS_COLUMNS = (
 )
 
 
+def drift_sentence(worst: dict, every: int) -> str:
+    """The largest drift of the reference model, what it means and what was done about it."""
+    return (f"drift of the reference model (MnasNet-B1, re-timed every {every} models): at most "
+            f"{worst['ratio'] - 1:+.1%} (after {worst['after_models']} models), i.e. the device ran that much "
+            f"{'slower' if worst['ratio'] >= 1 else 'faster'} than at the start (heat, other load); latencies are "
+            "stored as measured, not corrected, each with its drift ratio (run_metadata.drift_ratio in the "
+            "store); beyond a few percent, profile again into a new --db while the device is idle")
+
+
 def _print_layer_ratios(r: dict) -> None:
     if r:
         console.print(
@@ -153,8 +162,7 @@ def profile_device(
     )
     if len(report.drift) > 1:
         worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
-        console.print(f"drift of the reference model during the run: at most {worst['ratio'] - 1:+.1%} "
-                      f"(after {worst['after_models']} models)")
+        console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
     _print_layer_ratios(summary["layer_sum_ratio"])
 
 

@@ -145,6 +145,8 @@ def search(
     profile_runs: Annotated[int, typer.Option("--profile-runs", min=0, help="Device measurement: profiled runs for per-layer times (refits learn from them).", rich_help_panel=_LAT)] = 10,
     revalidate_by: Annotated[str, typer.Option("--revalidate-by", help="Pick candidates to re-measure by predicted reward, or 'optimistic': by the reward at the low end of the predictor's latency interval (its uncertainty).", rich_help_panel=_LAT)] = "reward",
     allow_other_device: Annotated[bool, typer.Option("--allow-other-device", help="Use a predictor fitted on another device model.", rich_help_panel=_LAT)] = False,
+    reference: Annotated[Optional[list[str]], typer.Option("--reference", metavar="ARCH", help="Another reference network (named or an architecture string) to train and time beside mobilenetv2, mnasnet-a1 and mnasnet-b1; repeatable.")] = None,
+    no_references: Annotated[bool, typer.Option("--no-references", help="Skip the default references mobilenetv2, mnasnet-a1 and mnasnet-b1 (faster); --reference still adds its own.")] = False,
     export_top: Annotated[int, typer.Option("--export-top", min=0, help="Best architectures to export to best/ (string, ONNX, weights).")] = 3,
     space: SpaceOption = None,
     accuracy: Annotated[str, typer.Option("--accuracy", hidden=True, help="proxy | analytic (a cheap surrogate, for tests).")] = "proxy",
@@ -158,6 +160,8 @@ def search(
     from mnas_pred.errors import MnasPredError
     from search.accuracy import TrainSettings
     from search.data import DataSpec
+    from search.references import DEFAULT_REFERENCES
+    from search.report import closing_lines
     from search.runner import ANALYTIC, Search, SearchConfig
 
     if latency not in ("real", ANALYTIC):
@@ -189,6 +193,7 @@ def search(
         workers=workers, ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
         export_top=export_top, allow_other_device=allow_other_device,
         measure={"threads": threads, "runs": runs, "warmup": warmup, "profile_runs": profile_runs},
+        references=[*([] if no_references else DEFAULT_REFERENCES), *(reference or [])],
     )
     display = _Display(enabled=not json_out)
     # validates every option and opens the device before the live display starts
@@ -208,15 +213,6 @@ def search(
     if json_out:
         print_json(s)
         return
-    best = s["best"]
-    console.print(
-        f"{s['samples']} candidates ({s['distinct_architectures']} distinct) in {s['elapsed_s']:.0f} s; "
-        f"latency from the {s['latency']}, {s['device_measurements']} device measurements, "
-        f"{s['predictor_refits']} predictor refits; Pareto front {s['pareto_size']} models, "
-        f"{s['under_target']} under {s['target_ms']:g} ms"
-    )
-    if best:
-        console.print(f"best: reward {best['reward']:.4f}, accuracy {best['accuracy']:.4f}, "
-                      f"{best['latency_ms']:.2f} ms ({best['latency_source']})", highlight=False)
-        console.print(best["arch"], markup=False, highlight=False, soft_wrap=True)
+    for line in closing_lines(s):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"results in {result.out_dir}/ (history.csv, pareto.csv, best/, reward.png, pareto.png)")

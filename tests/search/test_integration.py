@@ -49,7 +49,7 @@ def test_predictor_search_revalidates_on_the_device_and_refits(profiled, tmp_pat
     assert main(["search", "--target-ms", "1", "--accuracy", "analytic", "--use-predictor", str(profiled / "p.json"),
                  "--db", str(db), "--samples", "9", "--batch-size", "3", "--revalidate-every", "2",
                  "--revalidate-top", "2", "--refit-threshold", "0", "--revalidate-by", "optimistic", "--export-top", "1",
-                 "--out", str(out),
+                 "--out", str(out), "--no-references",
                  *FAST_MEASURE]) == 0
     summary = json.loads((out / "summary.json").read_text())
     # one re-validation (after update 2) of the 2 best candidates; the rest only predicted
@@ -63,14 +63,25 @@ def test_predictor_search_revalidates_on_the_device_and_refits(profiled, tmp_pat
     ort.InferenceSession(str(out / "best" / "rank-1.onnx"), providers=["CPUExecutionProvider"])
 
 
-def test_device_only_search_measures_every_candidate(tmp_path):
+def test_device_only_search_measures_every_candidate_and_the_references(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["search", "--target-ms", "1", "--accuracy", "analytic", "--db", str(tmp_path / "m.db"),
-                 "--samples", "3", "--batch-size", "3", "--export-top", "0", "--out", str(out), *FAST_MEASURE]) == 0
+                 "--samples", "3", "--batch-size", "3", "--export-top", "0", "--out", str(out),
+                 "--no-references", "--reference", "mnasnet-a1", *FAST_MEASURE]) == 0
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert all(r["measured_latency_ms"] and not r["predicted_latency_ms"] for r in rows)
-    assert _store_count(tmp_path / "m.db") == 3
+    assert _store_count(tmp_path / "m.db") == 3 + 1  # the reference is stored like any measurement
+    summary = json.loads((out / "summary.json").read_text())
+    (ref,) = summary["references"]
+    spread = ref["latency_spread"]
+    assert ref["latency_source"] == "measured" and ref["measure_s"] > 0 and spread["runs"] >= 5
+    assert spread["p10_ms"] <= ref["latency_ms"] <= spread["p90_ms"] and spread["cv"] >= 0
+    assert summary["best"]["latency_spread"]["p10_ms"] <= summary["best"]["latency_ms"]
+    assert summary["device_spread"]["measurements"] == 3 + 1
+    assert summary["latency_measurement"]["label"].startswith("ms at 64 px, measured on local:")
+    text = capsys.readouterr().out
+    assert "the latency of MnasNet-A1 on this device" in text and "p10-p90" in text
 
 
 def test_predictor_of_another_device_is_refused(profiled, tmp_path, capsys):

@@ -24,7 +24,8 @@ from search.ray_evaluator import KILL_WORKER_ONCE_ENV
 # real proxy training, kept cheap (as test_cli.py): 200 digits at 16x16, one epoch
 CHEAP = ["--target-ms", "8", "--dataset", "digits", "--train-resolution", "16", "--train-limit", "200",
          "--epochs", "1", "--samples", "6", "--batch-size", "3", "--latency", "analytic",
-         "--use-predictor", "analytic", "--revalidate-every", "2", "--export-top", "1", "--seed", "3"]
+         "--use-predictor", "analytic", "--revalidate-every", "2", "--export-top", "1", "--seed", "3",
+         "--no-references"]  # references train on the driver, not on Ray: test_references.py covers them
 
 
 def _ray():

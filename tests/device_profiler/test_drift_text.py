@@ -1,0 +1,12 @@
+"""The drift line of ``profile-device`` says what the number means and what was done about it."""
+
+from mnas_pred.cli.profiling import drift_sentence
+
+
+def test_drift_sentence_explains_the_number_and_the_action():
+    text = drift_sentence({"after_models": 50, "latency_ms": 13.2, "ratio": 1.321}, every=25)
+    assert text.startswith("drift of the reference model (MnasNet-B1, re-timed every 25 models): at most +32.1% "
+                           "(after 50 models)")
+    assert "slower than at the start" in text and "not corrected" in text and "run_metadata.drift_ratio" in text
+    assert "\n" not in text
+    assert "faster than at the start" in drift_sentence({"after_models": 25, "latency_ms": 9.0, "ratio": 0.9}, every=25)
