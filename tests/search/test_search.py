@@ -118,7 +118,8 @@ def test_interrupted_first_update_resumes_without_retraining(tmp_path):
     cut.phase = interrupt_at_second_candidate
     with pytest.raises(KeyboardInterrupt):
         cut.run()
-    assert phases == [f"update 1/2: training candidates ({i}/8 done)" for i in range(3)]
+    assert phases[0].startswith("reference networks: training and timing 3")
+    assert phases[1:] == [f"update 1/2: training candidates ({i}/8 done)" for i in range(3)]
     assert not (tmp_path / "cut" / "history.csv").exists()
     trained = (tmp_path / "cut" / "accuracy_cache.jsonl").read_text().splitlines()
     assert len(trained) == 1 + 2  # a header line, then the 2 trained candidates
@@ -128,7 +129,7 @@ def test_interrupted_first_update_resumes_without_retraining(tmp_path):
     resumed.phase = seen.append
     result = resumed.run()
     assert _same(result.history, full.history)
-    assert seen[0] == "update 1/2: training candidates (0/6 done)"  # the 2 trained before are not trained again
+    assert seen[1] == "update 1/2: training candidates (0/6 done)"  # the 2 trained before are not trained again
     assert "update 2/2: re-validation: measuring 2 candidates on the device" in seen
 
 
