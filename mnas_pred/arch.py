@@ -32,6 +32,15 @@ from mnas_pred.errors import ArchitectureError
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 
+#: The parser's limits (inclusive ranges), in one place: search-space files are checked against
+#: the same numbers (mnas_pred.space), so every architecture a space can sample parses back.
+KERNEL_RANGE = (1, 11)  # odd sizes only
+REPEATS_RANGE = (1, 32)
+CHANNELS_RANGE = (1, 8192)
+STRIDE_RANGE = (1, 2)
+#: A squeeze-excitation token: ``se0`` or ``se0.25`` (a ratio in [0, 1), written with ``{:g}``).
+SE_TOKEN_RE = re.compile(r"se(0|0?\.[0-9]+)")
+
 SKIP_TOKENS = {"none": "skipnone", "identity": "skipid", "pool": "skippool"}
 _SKIP_FROM_TOKEN = {v: k for k, v in SKIP_TOKENS.items()}
 _OP_RE = re.compile(r"^(conv|sepconv|mbconv([1-9][0-9]?))$")
@@ -174,13 +183,13 @@ def _parse_block(seg: str, index: int) -> BlockConfig:
             )
         return int(m.group(1))
 
-    kernel = integer(k_tok, "k", "kernel", 1, 11)
+    kernel = integer(k_tok, "k", "kernel", *KERNEL_RANGE)
     if kernel % 2 == 0:
         raise ArchitectureError(f"{where}: kernel '{k_tok}' is even", "use an odd kernel size (k3, k5, k7)")
-    layers = integer(r_tok, "r", "repeats", 1, 32)
-    filters = integer(c_tok, "c", "channels", 1, 8192)
-    stride = integer(s_tok, "s", "stride", 1, 2)
-    m = re.fullmatch(r"se(0|0?\.[0-9]+)", se_tok)
+    layers = integer(r_tok, "r", "repeats", *REPEATS_RANGE)
+    filters = integer(c_tok, "c", "channels", *CHANNELS_RANGE)
+    stride = integer(s_tok, "s", "stride", *STRIDE_RANGE)
+    m = SE_TOKEN_RE.fullmatch(se_tok)
     if not m:
         raise ArchitectureError(f"{where}: bad squeeze-excitation token '{se_tok}'", "write se0 or se0.25")
     se_ratio = float(m.group(1))

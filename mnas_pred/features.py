@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mnas_pred.arch import Architecture, parse_arch
+from mnas_pred.csv_schema import check_layer_rows
 from mnas_pred.errors import MnasPredError
 from mnas_pred.layers import arch_layers, layer_cost, out_size
 
@@ -119,6 +120,7 @@ def read_layer_csv(path: str | Path) -> pd.DataFrame:
         )
     if df.empty:
         raise MnasPredError(f"'{path}' has no rows", "give a file with measurements")
+    check_layer_rows(df, path)
     lat = pd.to_numeric(df["latency_ms"], errors="coerce")
     # Zero is a real measurement (a skip op under TensorRT costs nothing); negative is not.
     if lat.isna().any() or (lat < 0).any():

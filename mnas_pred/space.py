@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from mnas_pred.arch import (
+    CHANNELS_RANGE,
     HEAD_FILTERS,
+    REPEATS_RANGE,
     STEM_FILTERS,
     Architecture,
     BlockConfig,
@@ -42,11 +45,15 @@ from mnas_pred.arch import (
     parse_arch,
     parse_op,
 )
-from mnas_pred.errors import ArchitectureError, SearchSpaceError
+from mnas_pred.errors import ArchitectureError, MnasPredError, SearchSpaceError
+from mnas_pred.space_schema import SpaceFile
+from mnas_pred.validation import check_depth, validate
 
 #: MobileNetV2's base filters, layers and strides, block by block.
 MOBILENETV2_BLOCKS = ((16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1))
 
+#: Larger space files are refused unread (the paper's space takes under 1 KiB).
+MAX_SPACE_FILE_BYTES = 1 << 20
 DEFAULT_CHOICES = {
     "ops": ("conv", "sepconv", "mbconv3", "mbconv6"),
     "kernels": (3, 5),
@@ -57,6 +64,15 @@ DEFAULT_CHOICES = {
 }
 #: The six decisions of a block, in token order.
 DECISIONS = ("op", "kernel", "se_ratio", "skip", "filters", "layers")
+
+
+def _check_resolved(c: dict, base_filters: int, base_layers: int, i: int, bad) -> None:
+    """Resolved widths and depths within the architecture-string parser's limits."""
+    widest = max(round_filters(base_filters * float(m)) for m in c["filter_multipliers"])
+    deepest = max(max(1, base_layers + int(o)) for o in c["layer_offsets"])
+    if widest > CHANNELS_RANGE[1] or deepest > REPEATS_RANGE[1]:
+        raise bad(f"block {i}: filters x multipliers reach {widest} (at most {CHANNELS_RANGE[1]}) and layers + offsets "
+                  f"reach {deepest} (at most {REPEATS_RANGE[1]}): architecture strings cannot express more")
 
 
 def round_filters(value: float, divisor: int = 8) -> int:
@@ -110,10 +126,17 @@ class SearchSpace:
         def bad(msg):
             return SearchSpaceError(f"search space {source}: {msg}", "see `mnas-pred space --help` for the format")
 
+        if not isinstance(cfg, dict):
+            kind = {list: "list", str: "string", bool: "boolean"}.get(type(cfg), "number")
+            raise bad(f"the file must hold a table of settings, not a {kind}")
         known = {"resolution", "num_classes", "stem_filters", "head_filters", "choices", "blocks"}
         unknown = set(cfg) - known
         if unknown:
-            raise bad(f"unknown key(s) {', '.join(sorted(unknown))}")
+            raise bad(f"unknown key(s) {', '.join(sorted(str(k)[:40] for k in unknown))}")
+        try:
+            validate(SpaceFile, cfg, "", "")
+        except MnasPredError as e:  # "blocks.0.kernels.1: ..." -> "block 1: kernels.1: ..."
+            raise bad(re.sub(r"^: blocks\.(\d+)\.", lambda m: f"block {int(m.group(1)) + 1}: ", e.problem).removeprefix(": ")) from None
         defaults = {**DEFAULT_CHOICES, **cfg.get("choices", {})}
         if set(defaults) - set(DEFAULT_CHOICES):
             raise bad(f"unknown choice list(s) {', '.join(sorted(set(defaults) - set(DEFAULT_CHOICES)))}")
@@ -145,6 +168,7 @@ class SearchSpace:
                 raise bad(f"block {i}: stride must be 1 or 2")
             if any(len(c[k]) == 0 for k in DEFAULT_CHOICES):
                 raise bad(f"block {i}: every choice list needs at least one entry")
+            _check_resolved(c, base_f, base_n, i, bad)
             blocks.append(
                 BlockSpace(
                     base_filters=base_f, base_layers=base_n, stride=stride,
@@ -174,11 +198,16 @@ class SearchSpace:
         path = Path(path)
         if not path.is_file():
             raise SearchSpaceError(f"search space file '{path}' does not exist", "give a .toml or .json file")
+        if path.stat().st_size > MAX_SPACE_FILE_BYTES:
+            raise SearchSpaceError(f"search space file '{path}' is larger than {MAX_SPACE_FILE_BYTES >> 10} KiB", "give a .toml or .json file")
         try:
             text = path.read_text()
             cfg = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise SearchSpaceError(f"cannot parse search space file '{path}': {e}", "fix its syntax") from None
+            raise SearchSpaceError(f"cannot parse search space file '{path}': {str(e).splitlines()[0]}", "fix its syntax") from None
+        except RecursionError:
+            raise SearchSpaceError(f"search space file '{path}' is nested too deeply", "see `mnas-pred space --help` for the format") from None
+        check_depth(cfg, f"search space file '{path}'", "see `mnas-pred space --help` for the format", max_depth=8)
         return cls.from_dict(cfg, source=str(path))
 
     @classmethod

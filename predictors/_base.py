@@ -192,7 +192,9 @@ class LatencyPredictor:
 
     def _calibrate(self, sums, counts) -> np.ndarray:
         c = self.calibration_
-        out = c["sum"] * np.asarray(sums, np.float64) + c["n_layers"] * np.asarray(counts, np.float64) + c["intercept"]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = c["sum"] * np.asarray(sums, np.float64) + c["n_layers"] * np.asarray(counts, np.float64) + c["intercept"]
+        check_finite(out)
         return np.maximum(out, TINY_MS)
 
     def layer_sums(self, archs, resolutions=None, num_classes=None, members: bool = False):
@@ -215,7 +217,8 @@ class LatencyPredictor:
         for (r, c), idx in groups.items():
             table = layers_frame([archs[i] for i in idx], r, c)
             arch_id = table["arch_id"].to_numpy()
-            per_member = self.predict_layer_members(table)
+            with np.errstate(over="ignore", invalid="ignore"):  # a damaged model's inf is refused by _calibrate
+                per_member = self.predict_layer_members(table)
             sums[idx] = np.bincount(arch_id, weights=_geometric_mean(per_member), minlength=len(idx))
             if members:
                 for m in range(self.num_members):
@@ -281,6 +284,13 @@ class LatencyPredictor:
 
     def _set_layer_state(self, state: dict) -> None:
         raise NotImplementedError
+
+
+def check_finite(latency_ms: np.ndarray) -> None:
+    """Never hand out ``inf``/``nan`` as a latency (a damaged or crafted predictor can produce them)."""
+    if not np.isfinite(latency_ms).all():
+        raise MnasPredError("the predictor gave a latency that is not a finite number",
+                            "its file is damaged or was fitted on broken data: fit it again")
 
 
 def _geometric_mean(member_values: np.ndarray) -> np.ndarray:

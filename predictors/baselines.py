@@ -21,7 +21,7 @@ from mnas_pred.features import layer_features, normalize_layer_table
 from predictors._base import TINY_MS, LatencyPredictor
 from predictors.data import CONFIG_COLUMNS
 from predictors.lgbm import PREDICTOR_FEATURE_COLUMNS, feature_matrix
-from predictors.lgbm_text import compact_model_string
+from predictors.lgbm_compact import compact_model_string
 
 
 class FlopsPredictor(LatencyPredictor):

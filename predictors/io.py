@@ -12,8 +12,16 @@ of the training data, the cross-validated metrics, and package versions::
                  "device": {...}, "search_space": {...}, "feature_schema": {...},
                  "training_data": {...}, "metrics": {...}, "versions": {...}, "created_at": ...}}
 
-Loading parses JSON and LightGBM text only, so a file from someone else cannot run code. The
-checksum turns a truncated or edited file into a clear error instead of wrong predictions.
+Loading parses JSON and LightGBM text only, so a file from someone else cannot run code.
+
+The checksum is a plain SHA-256 of the payload, with no key: it catches a file that was
+truncated, damaged on disk or in transfer, or edited by hand without care, and turns it into a
+clear error instead of wrong predictions. It does *not* authenticate anything: whoever edits a
+file can recompute it. What keeps a crafted file harmless is the schema
+(:mod:`predictors.schema`): every field typed and bounded, every embedded LightGBM model checked
+structurally (:mod:`predictors.lgbm_text`) before LightGBM parses it, and the search space
+checked like a space file. A file that passes can still predict badly; it cannot crash the
+process, read memory out of bounds, or make mnas-pred print ``inf``/``nan``.
 """
 
 from __future__ import annotations
@@ -32,10 +40,14 @@ from mnas_pred.errors import MnasPredError
 from mnas_pred.features import FEATURE_COLUMNS
 from mnas_pred.files import atomic_write_bytes
 from mnas_pred.space import SearchSpace
+from mnas_pred.validation import parse_json, validate
 from predictors._base import LatencyPredictor
+from predictors.schema import Payload, check_model_texts
 
 FORMAT = "mnas-pred-predictor"
 FORMAT_VERSION = 1
+#: Larger files are refused unread (a full lgbm predictor with its baselines is about 6 MB).
+MAX_PREDICTOR_BYTES = 256 * 2**20
 VERSIONED_PACKAGES = ("mnas-pred", "lightgbm", "numpy", "pandas", "scikit-learn", "onnxruntime", "torch")
 
 
@@ -130,10 +142,9 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None, device: s
     fix = "give a file written by `mnas-pred fit-predictor --out FILE`, or fit it again"
     if not path.is_file():
         raise MnasPredError(f"predictor file '{path}' does not exist", fix)
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise MnasPredError(f"predictor file '{path}' is truncated or not JSON ({str(e).splitlines()[0]})", fix) from None
+    if path.stat().st_size > MAX_PREDICTOR_BYTES:
+        raise MnasPredError(f"predictor file '{path}' is larger than {MAX_PREDICTOR_BYTES >> 20} MiB", fix)
+    doc = parse_json(path.read_bytes(), f"predictor file '{path}'", fix)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise MnasPredError(f"'{path}' is not a mnas-pred predictor file", fix)
     if doc.get("format_version") != FORMAT_VERSION:
@@ -141,6 +152,16 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None, device: s
     payload = doc.get("payload")
     if not isinstance(payload, dict) or hashlib.sha256(_canonical(payload)).hexdigest() != doc.get("payload_sha256"):
         raise MnasPredError(f"predictor file '{path}' was modified or damaged (checksum mismatch)", fix)
+    try:
+        check_model_texts(validate(Payload, payload, f"predictor file '{path}'", fix))
+    except ValueError as e:
+        if isinstance(e, MnasPredError):
+            raise
+        raise MnasPredError(f"predictor file '{path}': {e}", fix) from None
+    try:
+        SearchSpace.from_dict(_space_config(payload["search_space"]), source=f"in predictor file '{path}'")
+    except MnasPredError as e:
+        raise MnasPredError(e.problem, fix) from None
     try:
         predictors = {name: PREDICTORS[state["kind"]].from_dict(state) for name, state in payload["predictors"].items()}
         kind = payload["kind"]

@@ -23,7 +23,7 @@ import pandas as pd
 from mnas_pred.arch import layer_applies_identity, parse_op
 from mnas_pred.layers import out_size
 from mnas_pred.space import DECISIONS, SearchSpace
-from predictors._base import LatencyPredictor, _geometric_mean
+from predictors._base import LatencyPredictor, _geometric_mean, check_finite
 
 _LAYER_COLUMNS = ("op", "kernel", "stride", "expansion", "se_ratio", "skip", "in_h", "in_w", "cin", "cout", "num_classes")
 _FILTERS = DECISIONS.index("filters")
@@ -98,6 +98,8 @@ class LookupTable:
         self._point_table = np.ascontiguousarray(self.block_table[0])
         self.head_table = cal["sum"] * per_layer[:, head_rows] + cal["n_layers"]  # (1 + M, last filters)
         self.constant = cal["sum"] * per_layer[:, stem_row] + cal["n_layers"] + cal["intercept"]  # (1 + M,)
+        for table in (self.block_table, self.head_table, self.constant):
+            check_finite(table)
 
         # tokens (n, 6·B) @ index_matrix (6·B, B) + offsets = flat table index of every block.
         nb, nd = sp.num_blocks, len(DECISIONS)

@@ -37,6 +37,7 @@ from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
 from search.analytic import analytic_accuracy
 from search.data import DataSpec, ProxyData, load_proxy_data
+from search.state_schema import AccuracyRow, parse_cache_line, read_cache_lines
 
 
 @dataclass(frozen=True)
@@ -205,15 +206,19 @@ class AccuracyCache:
         self.fingerprint = fingerprint
         self.values: dict[str, float] = {}
         if self.path and self.path.exists():
-            lines = self.path.read_text().splitlines()
-            header = json.loads(lines[0]) if lines else None
+            what = "accuracy cache"
+            lines = read_cache_lines(self.path, what)
+            try:
+                header = json.loads(lines[0]) if lines else None
+            except ValueError:
+                raise MnasPredError(f"{what} '{self.path}' has a damaged first line",
+                                    f"delete '{self.path}' (its candidates are trained again)") from None
             if header == {"fingerprint": fingerprint}:
-                for line in lines[1:]:
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
+                for lineno, line in enumerate(lines[1:], start=2):
+                    row = parse_cache_line(line, AccuracyRow, self.path, lineno, what)
+                    if row is None:
                         break  # a line torn by a kill: everything before it is good
-                    self.values[row["arch"]] = float(row["accuracy"])
+                    self.values[row.arch] = row.accuracy
             else:
                 self.path.unlink()
         if self.path and not self.path.exists():

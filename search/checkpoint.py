@@ -19,9 +19,14 @@ import numpy as np
 
 from mnas_pred.errors import MnasPredError
 from mnas_pred.files import atomic_write_bytes
+from mnas_pred.validation import parse_json
+from search.bounded_npz import read_npz
 
 _JSON_KEY = "__json__"
 _FORMAT = "mnas-pred-state/1"
+#: Larger checkpoints are refused before inflating: a PPO search's is well under 1 MB (the
+#: controller is small); the limit leaves room for long histories and bigger controllers.
+MAX_STATE_BYTES = 256 * 2**20
 
 
 def _split(obj, arrays: dict[str, np.ndarray]):
@@ -43,7 +48,7 @@ def _split(obj, arrays: dict[str, np.ndarray]):
 def _join(obj, arrays):
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
-            return arrays[obj["__array__"]]
+            return arrays[obj["__array__"]]  # KeyError/TypeError: a reference to nothing
         return {k: _join(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_join(v, arrays) for v in obj]
@@ -64,17 +69,25 @@ def save_state(path: str | os.PathLike, state: dict) -> None:
 
 
 def load_state(path: str | os.PathLike) -> dict:
-    """Read a state written by :func:`save_state`; never unpickles."""
+    """Read a state written by :func:`save_state`; never unpickles, never inflates more than
+    :data:`MAX_STATE_BYTES` (checked before inflating), and any damage is one clear error."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise MnasPredError(f"cannot read checkpoint '{path}': {e}", "start again without --resume") from None
+    what, fix = f"checkpoint '{path}'", "start again without --resume (or restore the results folder from a copy)"
+    arrays = read_npz(path, max_entry_bytes=MAX_STATE_BYTES, max_total_bytes=MAX_STATE_BYTES, what=what, fix=fix)
     if _JSON_KEY not in arrays:
         raise MnasPredError(f"'{path}' is not an mnas-pred checkpoint", "start again without --resume")
-    doc = json.loads(arrays.pop(_JSON_KEY).tobytes().decode("utf-8"))
-    if doc.get("format") != _FORMAT:
-        raise MnasPredError(f"'{path}' has checkpoint format {doc.get('format')!r}, expected {_FORMAT!r}",
+    skeleton = arrays.pop(_JSON_KEY)
+    if skeleton.dtype != np.uint8 or skeleton.ndim != 1:
+        raise MnasPredError(f"{what}: its JSON part is not a byte array", fix)
+    # NaN is allowed: the search's own history may hold it (json.dumps writes it)
+    doc = parse_json(skeleton.tobytes(), f"{what} (its JSON part)", fix, allow_nan=True)
+    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise MnasPredError(f"'{path}' has checkpoint format {str(found)[:40]!r}, expected {_FORMAT!r}",
                             "start again without --resume")
-    return _join(doc["state"], arrays)
+    if not isinstance(doc.get("state"), dict):
+        raise MnasPredError(f"{what} holds no state", fix)
+    try:
+        return _join(doc["state"], arrays)
+    except (KeyError, TypeError):
+        raise MnasPredError(f"{what} refers to an array it does not hold", fix) from None

@@ -33,6 +33,7 @@ import numpy as np
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.errors import MnasPredError
 from search.analytic import _unit_hash, analytic_latency_ms
+from search.state_schema import MeasurementRow, parse_cache_line, read_cache_lines
 
 
 # ------------------------------------------------------------------------------------ protocols
@@ -192,15 +193,15 @@ class MeasurementCache:
         self.values: dict[str, float] = {}
         self.spreads: dict[str, dict] = {}  # where the device gave one (LatencyMeasurer.measure_with_spread)
         if self.path and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
+            what = "measurement log"
+            for lineno, line in enumerate(read_cache_lines(self.path, what), start=1):
+                row = parse_cache_line(line, MeasurementRow, self.path, lineno, what)
+                if row is None:
                     break  # torn by a kill
-                if row.get("device") == device_key:
-                    self.values[row["arch"]] = float(row["latency_ms"])
-                    if isinstance(row.get("spread"), dict):
-                        self.spreads[row["arch"]] = row["spread"]
+                if row.device == device_key:
+                    self.values[row.arch] = row.latency_ms
+                    if row.spread is not None:
+                        self.spreads[row.arch] = row.spread.model_dump()
 
     def get(self, arch: str) -> float | None:
         return self.values.get(arch)

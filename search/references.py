@@ -17,6 +17,7 @@ outside the search's random streams, so the search itself is the same with or wi
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from mnas_pred.arch import REFERENCES, parse_arch
 from mnas_pred.errors import MnasPredError
 from search.accuracy import AccuracyEvaluator
 from search.latency import LatencyOracle
+from search.state_schema import read_cache_lines
 
 DEFAULT_REFERENCES = ("mobilenetv2", "mnasnet-a1", "mnasnet-b1")
 DISPLAY_NAMES = {"mobilenetv2": "MobileNetV2", "mnasnet-a1": "MnasNet-A1", "mnasnet-b1": "MnasNet-B1"}
@@ -65,7 +67,7 @@ class ReferenceCache:
         self.path, self.fingerprint = path, fingerprint
         self.values: dict[str, dict] = {}
         if path.exists():
-            lines = path.read_text().splitlines()
+            lines = read_cache_lines(path, "reference cache")  # not UTF-8 or absurdly large: one line
             try:
                 header = json.loads(lines[0]) if lines else None
             except json.JSONDecodeError:
@@ -93,7 +95,7 @@ class ReferenceCache:
 
 
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v >= 0
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
 
 
 def _valid(row) -> bool:

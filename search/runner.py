@@ -45,6 +45,7 @@ from mnas_pred.errors import MnasPredError
 from mnas_pred.files import atomic_write_bytes
 from mnas_pred.space import SearchSpace
 from search.accuracy import AccuracyCache, ProxyTrainer, TrainSettings, torch_threads
+from search.bounded_npz import read_npz
 from search.checkpoint import load_state, save_state
 from search.data import DataSpec, check_spec
 from search.evaluator import AccuracySpec, make_evaluator
@@ -58,7 +59,11 @@ from search.latency import (
 from search.pareto import pareto_front
 from search.references import DEFAULT_REFERENCES, check_references, references_for
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
+from search.state_schema import check_checkpoint_state, restore_errors
 from search.strategies import STRATEGIES, make_strategy
+
+#: Larger weight files are refused before inflating (the default space's largest network has ~10 MB).
+MAX_WEIGHTS_BYTES = 2 * 2**30
 
 HISTORY_COLUMNS = ("step", "arch", "accuracy", "predicted_latency_ms", "measured_latency_ms", "reward",
                    "update", "latency_ms")
@@ -221,7 +226,8 @@ class Search:
         self.update = 0
         self.elapsed_before = 0.0
         if state is not None:
-            self._restore(state)
+            with restore_errors(self.checkpoint_path):
+                self._restore(state)
 
     # ------------------------------------------------------------------ setup
     def _check_out_dir(self, resume: bool) -> dict | None:
@@ -232,7 +238,7 @@ class Search:
                     return None
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
-            state = load_state(self.checkpoint_path)
+            state = check_checkpoint_state(load_state(self.checkpoint_path), self.checkpoint_path)
             saved, now = state["config"], self.config.to_dict()
             changed = []
             for k in now:
@@ -549,8 +555,9 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     """Load weights written by :func:`save_weights` into a model built with
     ``build_model(arch, num_classes)``."""
-    with np.load(path, allow_pickle=False) as npz:
-        model.load_state_dict({k: torch.from_numpy(npz[k]) for k in npz.files})
+    arrays = read_npz(path, max_entry_bytes=MAX_WEIGHTS_BYTES, max_total_bytes=MAX_WEIGHTS_BYTES,
+                      what=f"weights file '{path}'", fix="export the weights again")
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
     return model
 
 

@@ -96,8 +96,8 @@ def test_space_from_json_file(tmp_path):
         ("colour = 3", "unknown key(s) colour"),
         ('[choices]\nops = ["mbconvz"]', "unknown conv op"),
         ("[choices]\nkernels = [4]", "kernels must be odd"),
-        ("[[blocks]]\nlayers = 2", "needs integer 'filters' and 'layers'"),
-        ("[[blocks]]\nfilters = 16\nlayers = 1\nstride = 3", "stride must be 1 or 2"),
+        ("[[blocks]]\nlayers = 2", "block 1: filters is missing"),
+        ("[[blocks]]\nfilters = 16\nlayers = 1\nstride = 3", "block 1: stride must be at most 2 (got 3)"),
     ],
 )
 def test_bad_space_files_give_one_line(tmp_path, content, fragment):

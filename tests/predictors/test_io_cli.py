@@ -66,8 +66,11 @@ def test_file_keeps_only_what_prediction_reads_and_predicts_bit_identically(pixe
                           baselines=["rf"])
     path = save_predictor(pf, tmp_path / "p.pred")
     text = path.read_text()
-    for unused in ("split_gain=", "internal_count=", "leaf_weight=", "feature_importances:", "parameters:"):
+    for unused in ("feature_importances:", "parameters:"):
         assert unused not in text
+    booster = json.loads(text)["payload"]["predictors"]["lgbm"]["layer_model"]["members"][0]["booster"]
+    stats = [line.split("=", 1)[1] for line in booster.split("\n") if line.startswith(("split_gain=", "leaf_count="))]
+    assert stats and all(set(v.split()) <= {"0"} for v in stats)  # training statistics: zeros
     assert "\n" not in text.strip()  # one line of compact JSON (LightGBM's newlines are escaped)
     loaded = load_predictor(path)
     archs = SearchSpace.default().sample(50, seed=4)

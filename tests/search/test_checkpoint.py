@@ -37,7 +37,7 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
 def test_a_pickled_array_inside_is_rejected(tmp_path):
     np.savez(tmp_path / "evil.npz", __json__=np.frombuffer(b'{"format": "mnas-pred-state/1", "state": {}}', np.uint8),
              a0=np.array([object()], dtype=object))
-    with pytest.raises(MnasPredError, match="cannot read checkpoint"):
+    with pytest.raises(MnasPredError, match="checkpoint .*(Python objects|damaged)"):
         load_state(tmp_path / "evil.npz")
 
 
