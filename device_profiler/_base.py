@@ -23,6 +23,12 @@ class MeasureSettings:
     profile_runs: int = 10  # runs of the separate profiled session used for per-layer times
     repeats: int = 1  # independent end-to-end bursts; the protocol may add one when bursts disagree
 
+    def __post_init__(self):
+        from mnas_pred.limits import check
+
+        check(threads=self.threads, warmup=self.warmup, runs=self.runs, profile_runs=self.profile_runs,
+              repeats=self.repeats)
+
     def as_dict(self) -> dict:
         return asdict(self)
 

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REMOTE_DIR = "/data/local/tmp/mnas-pred"
 PERF_TEST_NAME = "onnxruntime_perf_test"
+# the fix when the phone lacks the tools (search, which has no --perf-test, replaces it)
+TOOLS_FIX = "pass --perf-test PATH (an Android arm64 build of onnxruntime_perf_test) and --ort-lib PATH"
 ORT_LIB_NAME = "libonnxruntime.so"
 DEVICES_FIX = "run `mnas-pred devices` to list connected phones and pass one with --serial"
 
@@ -387,10 +389,7 @@ class AdbDevice(Device):
         if local is None:
             rc, _, _ = self._shell(quote_join(["test", "-f", remote]))
             if rc != 0 and executable:
-                raise DeviceError(
-                    f"adb device {self.serial}: {name} is not in {self.remote_dir}",
-                    "pass --perf-test PATH (an Android arm64 build of onnxruntime_perf_test) and --ort-lib PATH",
-                )
+                raise DeviceError(f"adb device {self.serial}: {name} is not in {self.remote_dir}", TOOLS_FIX)
             return
         sha = _sha256_file(local)
         size = local.stat().st_size

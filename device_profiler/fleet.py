@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings
-from device_profiler.protocol import Measurement, ProfileEvent, _DriftCheck, measure_arch
+from device_profiler.protocol import Measurement, ProfileEvent, _DriftCheck, measure_arch, stopped_error
 
 MIXED_FIX = "profile one phone model per run (see `mnas-pred devices`), or pass --allow-mixed"
 POLL_S = 0.5  # how often the collecting thread wakes up to notice Ctrl-C
@@ -338,9 +338,12 @@ def profile_many(
             except queue.Empty:
                 continue
             if isinstance(msg, _Measured):
-                fleet.measurement_ids.append(store.add(by_key[msg.key], msg.arch, resolution, settings,
-                                                       msg.measurement))
-                fleet.measured += 1
+                mid, new = store.insert(by_key[msg.key], msg.arch, resolution, settings, msg.measurement)
+                fleet.measurement_ids.append(mid)
+                if new:
+                    fleet.measured += 1
+                else:  # another process profiling into the same database stored it meanwhile
+                    fleet.skipped += 1
                 done += 1
                 fleet.seconds = time.perf_counter() - start
                 emit(msg.arch, "measured", measurement=msg.measurement, device=msg.key)
@@ -361,5 +364,5 @@ def profile_many(
             t.join(timeout=0 if running else None)
     fleet.seconds = time.perf_counter() - start
     if all(r.dropped for r in reports) and last_drop is not None:
-        raise last_drop
+        raise stopped_error(last_drop, fleet.total, fleet.measured, fleet.skipped, len(fleet.failed))
     return fleet

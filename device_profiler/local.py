@@ -131,7 +131,10 @@ class LocalDevice(Device):
                 raise DeviceError(f"cannot pin to cores {bad}: this process may only use {allowed}",
                                   "choose cores from that list")
             return self.cpus
-        return allowed[-threads:] if threads <= len(allowed) else allowed
+        if threads > len(allowed):  # more threads than cores: every one of them slows down
+            raise DeviceError(f"{threads} threads but this process may only use {len(allowed)} CPUs here",
+                              f"give --threads from 1 to {len(allowed)}")
+        return allowed[-threads:]
 
     def info(self) -> DeviceInfo:
         host = socket.gethostname()

@@ -308,6 +308,16 @@ class ProfileEvent:
     device: str = ""  # the device key, for runs on several devices (device_profiler.fleet)
 
 
+def stopped_error(error: DeviceError, total: int, measured: int, skipped: int, failed: int) -> DeviceError:
+    """The error that stopped a run, with where the run stands and how to continue, in one line."""
+    left = total - measured - skipped - failed
+    return DeviceError(
+        f"{error.problem}; stopped with {measured} of {total} models measured in this run, {skipped} already "
+        f"stored, {failed} failed, {left} not tried",
+        f"{error.fix + '; then ' if error.fix else ''}re-run the same command: it measures only what is missing",
+        transient=error.transient)
+
+
 @dataclass
 class ProfileReport:
     device: DeviceInfo
@@ -431,13 +441,17 @@ def profile(
                 if progress:
                     progress(ProfileEvent(i, len(archs), arch, "failed", error=str(error)))
                 if consecutive_failures >= max_consecutive_failures:
-                    raise error
+                    raise stopped_error(error, report.total, report.measured, report.skipped, len(report.failed))
                 continue
             consecutive_failures = 0
             if drift is not None:
                 drift.after_model(m)
-            report.measurement_ids.append(store.add(info, arch, resolution, settings, m))
-            report.measured += 1
+            mid, new = store.insert(info, arch, resolution, settings, m)
+            report.measurement_ids.append(mid)
+            if new:
+                report.measured += 1
+            else:  # another process profiling into the same database stored it meanwhile
+                report.skipped += 1
             report.seconds = time.perf_counter() - start
             if progress:
                 progress(ProfileEvent(i, len(archs), arch, "measured", measurement=m))

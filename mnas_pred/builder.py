@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.layers import LayerConfig, arch_layers, se_width
+from mnas_pred.limits import check_buildable
 
 
 def _conv_bn(cin, cout, k, stride=1, groups=1, act=True) -> nn.Sequential:
@@ -144,8 +145,11 @@ class SearchedNetwork(nn.Module):
 
 
 def build_model(arch: Architecture | str, num_classes: int = 1000, resolution: int = 224, dropout: float = 0.2) -> SearchedNetwork:
-    """Build the PyTorch module of an architecture (string, reference name or object)."""
-    return SearchedNetwork(parse_arch(arch), num_classes, resolution, dropout)
+    """Build the PyTorch module of an architecture (string, reference name or object); one that
+    would not fit in memory is refused first (:func:`mnas_pred.limits.check_buildable`)."""
+    arch = parse_arch(arch)
+    check_buildable(arch, resolution, num_classes)
+    return SearchedNetwork(arch, num_classes, resolution, dropout)
 
 
 def build_layer(cfg: LayerConfig, num_classes: int = 1000) -> nn.Module:

@@ -23,3 +23,22 @@ class ArchitectureError(MnasPredError):
 
 class SearchSpaceError(MnasPredError):
     """A search-space configuration file that cannot be used."""
+
+
+def from_os_error(e: OSError) -> MnasPredError | None:
+    """The one-line form of a file-system error the user can fix (permissions, a full disk, a
+    read-only file system); None for any other, which stays a bug report with its traceback."""
+    import errno
+
+    where = f" '{e.filename}'" if e.filename else ""
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return MnasPredError(f"permission denied:{where} cannot be written or read by this user",
+                             "choose a location you may write (e.g. an --out or --db in your home folder)")
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return MnasPredError(f"disk full (or quota exceeded) while writing{where}; everything written before is kept",
+                             "free space on that disk and re-run the same command (search: add --resume)")
+    if e.errno == errno.EROFS:
+        return MnasPredError(f"read-only file system:{where} cannot be written", "choose a location on a writable disk")
+    if e.errno == errno.ENAMETOOLONG:
+        return MnasPredError(f"file name too long:{where}", "choose a shorter path")
+    return None

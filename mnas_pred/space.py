@@ -318,6 +318,9 @@ class SearchSpace:
         """``n`` uniform token sequences, shape ``(n, num_decisions)``, drawn one architecture at
         a time so that the first ``k`` are the same for every ``n >= k``: a profiling run with a
         larger ``--num-models`` and the same seed extends the earlier one instead of starting over."""
+        from mnas_pred.limits import check
+
+        check(sample=n, seed=seed)
         rng = np.random.default_rng(seed)
         vocab = self.vocab_sizes()
         rows = [[int(rng.integers(0, v)) for v in vocab] for _ in range(n)]

@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints
 
 from mnas_pred.arch import CHANNELS_RANGE, KERNEL_RANGE, REPEATS_RANGE, SE_TOKEN_RE, STRIDE_RANGE, _format_ratio
+from mnas_pred.limits import BOUNDS
 from mnas_pred.validation import Finite, Strict
 
-#: Input resolutions a space may declare: 8 is the smallest the five stride-2 stages leave a
-#: pixel of; above 4096 a single activation map of the stem needs gigabytes.
-RESOLUTION_RANGE = (8, 4096)
-NUM_CLASSES_RANGE = (1, 100_000)
+#: The input resolutions and class counts a space may declare are the ones a user may type
+#: (:data:`mnas_pred.limits.BOUNDS`, where the reasons are).
+RESOLUTION_RANGE = (int(BOUNDS["resolution"].low), int(BOUNDS["resolution"].high))
+NUM_CLASSES_RANGE = (int(BOUNDS["num_classes"].low), int(BOUNDS["num_classes"].high))
 #: A space has at most this many blocks, and a choice list at most this many entries (the
 #: lookup table of a predictor grows with the product of the choice counts).
 MAX_BLOCKS = 64

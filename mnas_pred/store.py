@@ -4,7 +4,9 @@ Design.md §5. The file is opened in WAL mode and every measurement is written i
 transaction (measurement row and its layer rows together), so a run that is interrupted or
 killed (kill -9 included) loses at most the model in flight, and the database is never left
 half-written. A measurement is unique per (device, model, settings): adding it again returns
-the existing id, which is what makes re-running the same profiling command resume.
+the existing id, which is what makes re-running the same profiling command resume. Closing a
+writer folds the WAL back into the file, so after a finished run ``x.db`` alone is complete;
+reading commands open the file read-only (:mod:`mnas_pred.sqlite_files`).
 
 Tables::
 
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from mnas_pred import sqlite_files
 from mnas_pred.errors import MnasPredError
 
 if TYPE_CHECKING:  # the store is used by stages that do not import the profiler
@@ -140,23 +143,13 @@ class MeasurementStore:
 
     def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
-        fix = "give the database written by `mnas-pred profile-device --db FILE`"
-        if not self.path.exists() and not create:
-            raise MnasPredError(f"measurement database '{self.path}' does not exist", fix)
-        if self.path.is_dir():
-            raise MnasPredError(f"measurement database '{self.path}' is a directory", "give a file path")
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # isolation_level=None: transactions are explicit (one per measurement, see add()).
-            self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as e:
-            raise MnasPredError(f"cannot open measurement database '{self.path}': {e}", fix) from None
+        # read-only for create=False; see mnas_pred.sqlite_files for what is created where
+        self.conn, self.read_only = sqlite_files.connect(self.path, create)
         try:
             self._init_schema()
-        except sqlite3.DatabaseError as e:
+        except sqlite3.Error as e:
             self.conn.close()
-            raise MnasPredError(f"'{self.path}' is not a measurement database ({e})", fix) from None
+            raise sqlite_files.user_error(e, self.path, "write to it" if create else "read it") from None
         except MnasPredError:
             self.conn.close()
             raise
@@ -166,6 +159,9 @@ class MeasurementStore:
         c = self.conn
         c.execute("PRAGMA foreign_keys = ON")
         tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if self.read_only and not tables:
+            raise MnasPredError(f"'{self.path}' is an SQLite database without measurements (no tables)",
+                                sqlite_files.FIX)
         if tables and "schema_version" not in tables:
             raise MnasPredError(
                 f"'{self.path}' is an SQLite database of another program (tables: {', '.join(sorted(tables))})",
@@ -179,9 +175,14 @@ class MeasurementStore:
                     f"'{self.path}' has {found}; this mnas-pred reads schema version {SCHEMA_VERSION}",
                     "use the mnas-pred version that wrote it, or profile into a new file",
                 )
+        if self.read_only:
+            self.journal_mode = None
+            return
         # WAL: readers (the predictor, `measurements`) never block the profiler that writes, and
         # a killed writer leaves a consistent file. synchronous=NORMAL is durable across a
         # process kill (only a power loss could drop the last commits).
+        c.execute("BEGIN IMMEDIATE")  # a file this user may not write fails here, before any work
+        c.execute("ROLLBACK")
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         c.execute("PRAGMA synchronous = NORMAL")
         self.journal_mode = mode
@@ -194,10 +195,12 @@ class MeasurementStore:
                 c.execute("INSERT OR IGNORE INTO schema_version VALUES (?, ?)", (SCHEMA_NAME, SCHEMA_VERSION))
                 c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                sqlite_files.rollback(c)
                 raise
 
     def close(self) -> None:
+        if not self.read_only:
+            sqlite_files.checkpoint(self.conn)  # x.db alone is complete after a run (no rows left in x.db-wal)
         self.conn.close()
 
     def __enter__(self) -> MeasurementStore:
@@ -212,6 +215,22 @@ class MeasurementStore:
         """Store one measurement with its layers in one transaction; returns its id. A
         measurement of the same device, model and settings that is already stored is kept as it
         is and its id returned (no duplicates, nothing overwritten)."""
+        return self.insert(device_info, arch, resolution, settings, m)[0]
+
+    def insert(self, device_info: DeviceInfo, arch: str, resolution: int, settings: MeasureSettings,
+               m: Measurement) -> tuple[int, bool]:
+        """:meth:`add`, and whether this call stored it (False: another writer, or an earlier
+        run, had stored it already)."""
+        try:
+            return self._insert(device_info, arch, resolution, settings, m)
+        except sqlite3.Error as e:
+            try:
+                kept = f"the {self.count()} measurements stored before are kept"
+            except sqlite3.Error:
+                kept = "the measurements stored before are kept"
+            raise sqlite_files.user_error(e, self.path, f"store the measurement of {arch[:40]}", kept) from None
+
+    def _insert(self, device_info, arch, resolution, settings, m) -> tuple[int, bool]:
         from mnas_pred.layers import count
 
         num_classes = int(getattr(m, "num_classes", 0) or 1000)
@@ -247,7 +266,7 @@ class MeasurementStore:
             ).fetchone()
             if existing is not None:
                 c.execute("COMMIT")
-                return int(existing[0])
+                return int(existing[0]), False
             cur = c.execute(
                 "INSERT INTO measurements (device_id, model_id, settings_key, settings, threads, latency_ms, "
                 "latency_p10_ms, latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms, "
@@ -265,9 +284,9 @@ class MeasurementStore:
                 [(mid, i, name, float(ms)) for i, (name, ms) in enumerate(m.layers_ms.items())],
             )
             c.execute("COMMIT")
-            return mid
+            return mid, True
         except BaseException:
-            c.execute("ROLLBACK")
+            sqlite_files.rollback(c)  # SQLite may have rolled back already (disk full)
             raise
 
     # ------------------------------------------------------------------ reading

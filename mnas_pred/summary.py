@@ -9,6 +9,7 @@ import numpy as np
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.errors import ArchitectureError, MnasPredError
 from mnas_pred.layers import arch_layers
+from mnas_pred.limits import check
 from mnas_pred.space import SearchSpace
 
 
@@ -18,6 +19,7 @@ def describe(arch: Architecture | str, space: SearchSpace, resolution: int | Non
     a = parse_arch(arch)
     resolution = resolution or space.resolution
     num_classes = num_classes or space.num_classes
+    check(resolution=resolution, num_classes=num_classes)  # beyond them the int64 MAC count overflows
     layers = [lay.as_dict() for lay in arch_layers(a, resolution, num_classes)]
     try:
         space.validate(a)

@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
+from mnas_pred.limits import check
 from search.analytic import analytic_accuracy
 from search.data import DataSpec, ProxyData, load_proxy_data
 from search.state_schema import AccuracyRow, parse_cache_line, read_cache_lines
@@ -56,10 +57,10 @@ class TrainSettings:
     channels_last: bool = True
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise MnasPredError("--epochs and --train-batch-size must be at least 1", "e.g. --epochs 1")
-        if not self.learning_rate > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise MnasPredError("--lr must be > 0, --weight-decay >= 0 and --momentum in [0, 1)",
+        check(epochs=self.epochs, train_batch_size=self.batch_size)
+        if (not 0 < self.learning_rate < math.inf or not 0 <= self.weight_decay < math.inf
+                or not 0 <= self.momentum < 1):
+            raise MnasPredError("--lr must be a finite number > 0, --weight-decay finite and >= 0, --momentum in [0, 1)",
                                 "e.g. --lr 0.05 --momentum 0.9 --weight-decay 4e-5")
 
     def as_dict(self) -> dict:

@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from mnas_pred.errors import MnasPredError
+from mnas_pred.limits import check
 
 DATASETS = ("digits", "cifar10", "imagefolder")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
@@ -77,8 +78,7 @@ def check_spec(spec: DataSpec) -> None:
                                 "point --data-dir at an existing folder")
     if not 0 < spec.val_fraction < 1:
         raise MnasPredError("--val-fraction must lie strictly between 0 and 1", "e.g. --val-fraction 0.2")
-    if spec.resolution < 8:
-        raise MnasPredError("--train-resolution must be at least 8", "e.g. --train-resolution 32")
+    check(train_resolution=spec.resolution, train_limit=spec.train_limit)
 
 
 def load_proxy_data(spec: DataSpec) -> ProxyData:
@@ -103,7 +103,7 @@ def load_proxy_data(spec: DataSpec) -> ProxyData:
         train_idx = train_idx[: spec.train_limit]
     if spec.val_limit:
         val_idx = val_idx[: spec.val_limit]
-    if len(train_idx) == 0 or len(val_idx) == 0:
+    if len(train_idx) < 2 or len(val_idx) == 0:  # BatchNorm needs two images per batch
         raise MnasPredError(f"dataset {spec.dataset} has too few images for a training/validation split",
                             "add images or lower --val-fraction")
     x = torch.from_numpy(np.ascontiguousarray(images)).float()  # N, 3, H, W in [0, 1]

@@ -33,6 +33,7 @@ import numpy as np
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.errors import MnasPredError
 from search.analytic import _unit_hash, analytic_latency_ms
+from search.killpoint import kill_point
 from search.state_schema import MeasurementRow, parse_cache_line, read_cache_lines
 
 
@@ -138,12 +139,17 @@ class DeviceMeasurer(LatencyMeasurer):
     def __init__(self, serial: str | None = None, ssh: str | None = None, db: str | os.PathLike | None = None,
                  resolution: int = 224, num_classes: int = 1000, settings=None):
         from device_profiler import DeviceError, MeasureSettings, open_device
+        from device_profiler.adb import TOOLS_FIX
 
         try:
             self.device = open_device(serial=serial, ssh=ssh)
             self.info = self.device.info()
         except DeviceError as e:
-            raise MnasPredError(e.problem, e.fix) from None
+            fix = e.fix
+            if fix == TOOLS_FIX:  # search has no --perf-test: the tools are pushed once by profile-device
+                fix = (f"push them once with `mnas-pred profile-device --serial {serial} --perf-test PATH "
+                       "--ort-lib PATH -n 1` (search reuses the tools on the phone)")
+            raise MnasPredError(e.problem, fix) from None
         self.settings = settings or MeasureSettings()
         self.resolution, self.num_classes = resolution, num_classes
         self.db = Path(db) if db else None
@@ -217,6 +223,14 @@ class MeasurementCache:
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+
+
+def _relative_to(path: str, folder: Path) -> str:
+    """``path`` relative to ``folder`` when it lies inside it, else unchanged."""
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return path
 
 
 REVALIDATE_BY = ("reward", "optimistic")
@@ -299,22 +313,34 @@ class LatencyOracle:
         self.refits = 0
         # measured by re-validation: the training set of refits
         self.revalidated: list[str] = []
+        # Measurements the search has reached, i.e. may reward with. A resumed search finds in the
+        # cache also what the interrupted run measured after its last checkpoint; those are reused
+        # (not measured again) but rewarded only once the replayed run reaches them again, so the
+        # resumed search matches an uninterrupted one at every kill point.
+        self.reached: set[str] = set(cache.values)
         self.on_phase: Callable[[str], None] | None = None  # what it is doing now, for the live display
 
     @property
     def uses_predictor(self) -> bool:
         return self.model is not None
 
+    def measured(self, arch: str) -> float | None:
+        """The measured latency of ``arch`` if the search has reached its measurement."""
+        return self.cache.get(arch) if arch in self.reached else None
+
     def _measure(self, arch: Architecture) -> float:
         key = arch.to_string()
+        self.reached.add(key)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
         if self.device is None:
             raise RuntimeError("no device to measure on")
+        kill_point("measure-before")
         ms, spread = self.device.measure_with_spread(arch)
         self.device_measurements += 1
         self.cache.put(key, float(ms), spread)
+        kill_point("measure-after")
         return ms
 
     def latency(self, archs: list[Architecture]) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +351,7 @@ class LatencyOracle:
             if n:
                 predicted = np.asarray(self.model.predict(archs), dtype=np.float64)
             for i, a in enumerate(archs):
-                ms = self.cache.get(a.to_string())
+                ms = self.measured(a.to_string())
                 if ms is not None:
                     measured[i] = ms
         else:
@@ -352,8 +378,10 @@ class LatencyOracle:
                 self.on_phase(f"refitting the predictor (error {100 * error:.1f}% > {100 * threshold:g}%)")
             train = [parse_arch(a) for a in self.revalidated]
             train_ms = np.array([self.cache.get(a) for a in self.revalidated])
+            kill_point("refit-before")
             try:
                 self.model = self.model.refit(train, train_ms, self.refit_dir)
+                kill_point("refit-after")
             except MnasPredError as e:  # e.g. too little data yet: go on with the current predictor
                 extra["refit_error"] = str(e)
             else:
@@ -364,14 +392,22 @@ class LatencyOracle:
                                   extra)
 
     def get_state(self) -> dict:
-        return {"model": self.model.get_state() if self.model is not None else None,
-                "revalidated": list(self.revalidated), "refits": self.refits}
+        model = self.model.get_state() if self.model is not None else None
+        if model and "path" in model:  # a refitted predictor file: relative, so a moved folder resumes
+            model = {**model, "path": _relative_to(model["path"], self.refit_dir)}
+        return {"model": model, "revalidated": list(self.revalidated), "refits": self.refits,
+                "reached": sorted(self.reached)}
 
     def set_state(self, state: dict) -> None:
-        if self.model is not None and state.get("model") is not None:
-            self.model.set_state(state["model"])
+        model = state.get("model")
+        if self.model is not None and model is not None:
+            if "path" in model and (self.refit_dir / model["path"]).exists():
+                model = {**model, "path": str(self.refit_dir / model["path"])}
+            self.model.set_state(model)
         self.revalidated = list(state.get("revalidated", []))
         self.refits = int(state.get("refits", 0))
+        if "reached" in state:  # checkpoints before it: everything in the cache counts as reached
+            self.reached = set(state["reached"])
 
     def close(self) -> None:
         if self.device is not None:

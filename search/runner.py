@@ -49,6 +49,7 @@ from search.bounded_npz import read_npz
 from search.checkpoint import load_state, save_state
 from search.data import DataSpec, check_spec
 from search.evaluator import AccuracySpec, make_evaluator
+from search.killpoint import kill_point
 from search.latency import (
     AnalyticDevice,
     AnalyticLatencyModel,
@@ -58,6 +59,7 @@ from search.latency import (
 )
 from search.pareto import pareto_front
 from search.references import DEFAULT_REFERENCES, check_references, references_for
+from search.resume import changed_settings
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
 from search.state_schema import check_checkpoint_state, restore_errors
 from search.strategies import STRATEGIES, make_strategy
@@ -228,6 +230,10 @@ class Search:
         if state is not None:
             with restore_errors(self.checkpoint_path):
                 self._restore(state)
+        else:  # the global generators (untrained weights of best/ with --accuracy analytic) from the seed,
+            # so a search does not depend on what the calling process drew before (a resume restores them)
+            torch.manual_seed(config.seed)
+            np.random.seed(config.seed)
 
     # ------------------------------------------------------------------ setup
     def _check_out_dir(self, resume: bool) -> dict | None:
@@ -239,15 +245,7 @@ class Search:
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
             state = check_checkpoint_state(load_state(self.checkpoint_path), self.checkpoint_path)
-            saved, now = state["config"], self.config.to_dict()
-            changed = []
-            for k in now:
-                if k in SearchConfig.RESUMABLE_CHANGES or saved.get(k) == now[k]:
-                    continue
-                if isinstance(now[k], dict) and isinstance(saved.get(k), dict):  # data/train/measure settings
-                    changed += [f"{k}.{sub}" for sub in now[k] if saved[k].get(sub) != now[k][sub]]
-                else:
-                    changed.append(k)
+            changed = changed_settings(state["config"], self.config.to_dict(), SearchConfig.RESUMABLE_CHANGES)
             if changed:
                 raise MnasPredError(
                     f"--resume with different settings than the checkpoint in '{self.out}': {', '.join(changed)}",
@@ -330,7 +328,7 @@ class Search:
     @property
     def device_measurements(self) -> int:
         """Distinct architectures measured on the device in this search (resume-stable)."""
-        return len(self.oracle.cache.values)
+        return len(self.oracle.reached)
 
     def run(self) -> SearchResult:
         c = self.config
@@ -353,7 +351,9 @@ class Search:
                 self._one_update(n, evaluator)
                 elapsed = self.elapsed_before + time.perf_counter() - start
                 save_state(self.checkpoint_path, self._state(elapsed))
+                kill_point("checkpointed")
                 self._write_history()
+                kill_point("written")
                 if self.progress:
                     self.progress(self._progress(elapsed))
         finally:
@@ -372,12 +372,13 @@ class Search:
             trained = []
 
             def on_result(arch: str, acc: float) -> None:
-                self.accuracy_cache.put(arch, acc)
+                self._store_accuracy(arch, acc)
                 trained.append(arch)
                 self._phase(f"training candidates ({len(trained)}/{len(todo)} done)")
 
             self._phase(f"training candidates (0/{len(todo)} done)")
             evaluator.evaluate(todo, on_result=on_result)
+        kill_point("trained")
         accuracy = np.array([self.accuracy_cache.get(a) for a in names])
         if not self.oracle.uses_predictor:
             self._phase(f"measuring {len(names)} candidates on the device")
@@ -392,9 +393,10 @@ class Search:
                 "predicted_latency_ms": float(predicted[i]), "measured_latency_ms": float(measured[i]),
                 "reward": float(rewards[i]), "update": self.update, "latency_ms": float(used[i]),
             })
+        kill_point("rewarded")
         policy = self.oracle.policy
         if self.oracle.uses_predictor and self.oracle.device is not None and policy.due(self.update):
-            measured = set(self.oracle.cache.values)
+            measured = set(self.oracle.reached)
             score = self._optimistic_rewards(measured) if policy.by == "optimistic" else None
             picked = policy.select(self.history, measured, score)
             if picked:
@@ -420,6 +422,10 @@ class Search:
         if self.phase:
             self.phase(f"update {self._running_update}/{self.total_updates}: {what}")
 
+    def _store_accuracy(self, arch: str, accuracy: float) -> None:
+        self.accuracy_cache.put(arch, accuracy)
+        kill_point("accuracy-stored")
+
     def _optimistic_rewards(self, measured: set[str]) -> dict[str, float]:
         """Reward of each unmeasured candidate at the low end of the current predictor's interval."""
         first: dict[str, float] = {}
@@ -444,7 +450,7 @@ class Search:
             current = dict(zip(names, self.oracle.model.predict([parse_arch(a) for a in names]).tolist()))
         out = []
         for name, row in first.items():
-            measured = self.oracle.cache.get(name)
+            measured = self.oracle.measured(name)
             lat = measured if measured is not None else current.get(name, row["predicted_latency_ms"])
             out.append({
                 "arch": name, "step": row["step"], "accuracy": row["accuracy"], "latency_ms": float(lat),
@@ -484,6 +490,7 @@ class Search:
         cands = self.distinct_candidates()
         front = pareto_front(cands)
         _write_csv(self.out / "pareto.csv", front, ("arch", "accuracy", "latency_ms", "latency_source", "reward", "step"))
+        kill_point("finishing")
         ranked = sorted(cands, key=lambda r: (-r["reward"], r["step"]))
         best = ranked[: self.config.export_top]
         self._export_best(best)

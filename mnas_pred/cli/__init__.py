@@ -14,7 +14,7 @@ import typer
 
 from device_profiler._base import DeviceError
 from mnas_pred.cli._app import CommandInterrupted, app, err_console
-from mnas_pred.errors import MnasPredError
+from mnas_pred.errors import MnasPredError, from_os_error
 
 # Command modules register themselves on `app` when imported. Stage modules that are not
 # present yet (or whose optional dependencies are missing) are skipped.
@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{e.format_message()}{where}")
     except CommandInterrupted as e:
         return _fail(str(e), 130)
+    except OSError as e:  # permissions, a full disk: one line; anything else is a bug and keeps its traceback
+        error = from_os_error(e)
+        if error is None:
+            raise
+        return _fail(str(error))
     except (KeyboardInterrupt, typer.Abort):
         return _fail(INTERRUPTED, 130)
     except typer.Exit as e:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from mnas_pred.limits import option_callback
+
 app = typer.Typer(
     name="mnas-pred",
     help=(
@@ -44,8 +46,11 @@ SpaceOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 ResolutionOption = Annotated[
-    Optional[int], typer.Option("--resolution", min=8, help="Input resolution (default: the space's, 224).")
+    Optional[int], typer.Option("--resolution", help="Input resolution (default: the space's, 224).",
+                                callback=option_callback("resolution"))
 ]
+SeedOption = Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same architectures).",
+                                                   callback=option_callback("seed"))]
 
 
 def print_json(obj: Any) -> None:

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from mnas_pred import summary
-from mnas_pred.cli._app import JsonOption, ResolutionOption, SpaceOption, app, console, print_json
+from mnas_pred.cli._app import JsonOption, ResolutionOption, SeedOption, SpaceOption, app, console, print_json
+from mnas_pred.limits import option_callback
 from mnas_pred.space import SearchSpace
 
 ArchArgument = Annotated[
@@ -20,7 +21,7 @@ ArchArgument = Annotated[
         show_default=False,
     ),
 ]
-NumClassesOption = Annotated[Optional[int], typer.Option("--num-classes", min=1, help="Classes of the head (default: the space's, 1000).")]
+NumClassesOption = Annotated[Optional[int], typer.Option("--num-classes", help="Classes of the head (default: the space's, 1000).", callback=option_callback("num_classes"))]
 
 
 @app.command("arch-info")
@@ -68,8 +69,8 @@ def _space_verdict(info: dict) -> str:
 
 @app.command()
 def sample(
-    n: Annotated[int, typer.Option("-n", "--num", min=1, help="How many architectures.")] = 1,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same architectures).")] = None,
+    n: Annotated[int, typer.Option("-n", "--num", help="How many architectures.", callback=option_callback("sample"))] = 1,
+    seed: SeedOption = None,
     space: SpaceOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON list of strings.")] = False,
 ) -> None:

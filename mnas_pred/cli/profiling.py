@@ -13,6 +13,7 @@ from rich.table import Table
 from mnas_pred.cli._app import JsonOption, ResolutionOption, SpaceOption, app, console, err_console, print_json
 from mnas_pred.cli._progress import PlainProgress, progress_display
 from mnas_pred.errors import MnasPredError
+from mnas_pred.limits import check_local_threads, option_callback
 
 DEFAULT_DB = Path("measurements.db")
 
@@ -93,15 +94,15 @@ def profile_device(
     serial: SerialsOption = None,
     ssh: SshOption = None,
     allow_mixed: Annotated[bool, typer.Option("--allow-mixed", help="With several --serial: accept phones of different models (ro.product.model).")] = False,
-    num_models: Annotated[int, typer.Option("--num-models", "-n", min=1, help="Architectures to sample and measure.")] = 100,
+    num_models: Annotated[int, typer.Option("--num-models", "-n", help="Architectures to sample and measure.", callback=option_callback("num_models"))] = 100,
     db: DbOption = DEFAULT_DB,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="Intra-op threads (MnasNet measured one core).")] = 1,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed end-to-end runs per model.")] = 50,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up runs before timing.")] = 10,
-    profile_runs: Annotated[int, typer.Option("--profile-runs", min=0, help="Runs of the separate profiled session (per-layer times; 0 = none).")] = 10,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Independent run sets per model (more averages out drift between processes).")] = 1,
+    threads: Annotated[int, typer.Option("--threads", help="Intra-op threads (MnasNet measured one core).", callback=option_callback("threads"))] = 1,
+    runs: Annotated[int, typer.Option("--runs", help="Timed end-to-end runs per model.", callback=option_callback("runs"))] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", help="Warm-up runs before timing.", callback=option_callback("warmup"))] = 10,
+    profile_runs: Annotated[int, typer.Option("--profile-runs", callback=option_callback("profile_runs"), help="Runs of the separate profiled session (per-layer times; 0 = none).")] = 10,
+    repeats: Annotated[int, typer.Option("--repeats", callback=option_callback("repeats"), help="Independent run sets per model (more averages out drift between processes).")] = 1,
     drift_every: Annotated[int, typer.Option("--drift-every", min=0, help="Re-measure a reference model (MnasNet-B1) after this many models to record the machine's drift (0 = never).")] = 25,
-    seed: Annotated[int, typer.Option("--seed", help="Sampling seed: the same seed samples the same architectures, so a re-run resumes.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", callback=option_callback("seed"), help="Sampling seed: the same seed samples the same architectures, so a re-run resumes.")] = 0,
     resolution: ResolutionOption = None,
     space: SpaceOption = None,
     adb: AdbOption = None,
@@ -127,6 +128,8 @@ def profile_device(
                            perf_test=perf_test, ort_lib=ort_lib, json_out=json_out)
         return
     serial = serials[0] if serials else None
+    if serial is None and not ssh:
+        check_local_threads(threads)  # this machine's CPU: at most its cores
     search_space = SearchSpace.load(space)
     res = resolution or search_space.resolution
     archs = sample_archs(search_space, num_models, seed)
@@ -154,16 +157,25 @@ def profile_device(
     }
     if json_out:
         print_json(summary)
-        return
-    console.print(
-        f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
-        f"on {report.device.key} at {res}x{res}; {total_stored} measurements of this device in {db}"
-        + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
-    )
-    if len(report.drift) > 1:
-        worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
-        console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
-    _print_layer_ratios(summary["layer_sum_ratio"])
+    else:
+        console.print(
+            f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
+            f"on {report.device.key} at {res}x{res}; {total_stored} measurements of this device in {db}"
+            + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
+        )
+        if len(report.drift) > 1:
+            worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
+            console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
+        _print_layer_ratios(summary["layer_sum_ratio"])
+    _fail_if_incomplete(report.failed, report.total, db)
+
+
+def _fail_if_incomplete(failed: list[dict], total: int, db: Path) -> None:
+    """A campaign with failed models is not finished: one line and exit code 2, so a script notices."""
+    if failed:
+        raise MnasPredError(
+            f"{len(failed)} of {total} models failed (last: {failed[-1]['error']}); the others are stored in {db}",
+            "check the device, then re-run the same command: it measures only the missing models")
 
 
 def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int, db: Path, threads: int, runs: int,
@@ -207,17 +219,18 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
     }
     if json_out:
         print_json(summary)
-        return
-    console.print(
-        f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
-        f"on {len(report.devices)} phones at {res}x{res} into {db}"
-        + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
-    )
-    for d in summary["devices"]:
-        state = f"dropped out ({d['dropped']})" if d["dropped"] else "ok"
-        console.print(f"  {d['device']} ({d['model']}): {d['measured']} measured this run, "
-                      f"{d['stored_for_device']} stored; {state}", markup=False, highlight=False)
-    _print_layer_ratios(summary["layer_sum_ratio"])
+    else:
+        console.print(
+            f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
+            f"on {len(report.devices)} phones at {res}x{res} into {db}"
+            + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
+        )
+        for d in summary["devices"]:
+            state = f"dropped out ({d['dropped']})" if d["dropped"] else "ok"
+            console.print(f"  {d['device']} ({d['model']}): {d['measured']} measured this run, "
+                          f"{d['stored_for_device']} stored; {state}", markup=False, highlight=False)
+        _print_layer_ratios(summary["layer_sum_ratio"])
+    _fail_if_incomplete(report.failed, report.total, db)
 
 
 @app.command()
@@ -228,7 +241,13 @@ def measurements(
     device: Annotated[Optional[str], typer.Option("--device", help="Only this device key (see the 'device' field).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines, one measurement per line (= --format jsonl).")] = False,
 ) -> None:
-    """Every stored measurement: end-to-end statistics and per-layer times."""
+    """Every stored measurement: end-to-end statistics and per-layer times (the database is
+    only read, never changed).
+
+    To copy a database, copy this export, or use `sqlite3 DB ".backup COPY.db"`: while a
+    profiler runs (or after one was killed) recent rows may still sit in DB-wal, so a copy of
+    DB alone can miss them (a finished run leaves DB complete).
+    """
     from mnas_pred.store import EXPORT_FORMATS, MeasurementStore
 
     if json_out and fmt is not None and fmt.lower() != "jsonl":
@@ -237,6 +256,11 @@ def measurements(
     if fmt not in (*EXPORT_FORMATS, "table"):
         raise MnasPredError(f"unknown format '{fmt}'", f"use one of {', '.join((*EXPORT_FORMATS, 'table'))}")
     with MeasurementStore(db, create=False) as store:
+        if device is not None:
+            known = [d["key"] for d in store.devices()]
+            if device not in known:
+                raise MnasPredError(f"no device '{device}' in {db}",
+                                    f"use one of: {', '.join(known)}" if known else "it holds no measurements yet")
         if fmt != "table":
             n = store.export(fmt, out, device)
             if out is not None:
@@ -262,8 +286,9 @@ def _progress_callback(bar: Progress | PlainProgress, task, ratios: list[float],
 
     def on_event(e) -> None:
         if e.status == "dropped":
-            bar.console.print(f"{e.device} dropped out, the other phones take over its models: {e.error}",
-                              markup=False, highlight=False)
+            if bar.console.is_terminal:  # a log or script reads it in the summary at the end
+                bar.console.print(f"{e.device} dropped out, the other phones take over its models: {e.error}",
+                                  markup=False, highlight=False)
             return
         if e.status == "measured" and e.measurement is not None:
             m = e.measurement
@@ -274,8 +299,9 @@ def _progress_callback(bar: Progress | PlainProgress, task, ratios: list[float],
         elif e.status == "failed":
             last = f"failed: {e.error}"
             where = "on every phone" if phones else ""
-            bar.console.print(f"skipped a model that failed{' ' + where if where else ''}: {e.error}",
-                              markup=False, highlight=False)
+            if bar.console.is_terminal:  # a log or script gets the one summary line at the end
+                bar.console.print(f"skipped a model that failed{' ' + where if where else ''}: {e.error}",
+                                  markup=False, highlight=False)
         else:
             last = "already measured"
         bar.update(task, completed=e.done, last=last)

@@ -13,11 +13,22 @@ from rich.live import Live
 from rich.table import Table
 
 from mnas_pred.cli._app import CommandInterrupted, JsonOption, SpaceOption, app, console, print_json
+from mnas_pred.limits import check_local_threads, option_callback
 
 _TRAIN = "Proxy training"
 _LAT = "Latency"
 _STRAT = "Strategy"
 _SCALE = "Scaling out"
+
+
+def _local_cpus(option: str):
+    """Processes or threads on this machine: at most its CPUs (mnas_pred.limits)."""
+
+    def callback(value: int) -> int:
+        check_local_threads(value, option)
+        return value
+
+    return callback
 
 
 class _Display:
@@ -104,30 +115,30 @@ def search(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search in --out from its last checkpoint (same options).")] = False,
     alpha: Annotated[float, typer.Option("--alpha", help="Reward exponent when LAT <= T (0 with --beta -1: hard constraint).")] = -0.07,
     beta: Annotated[float, typer.Option("--beta", help="Reward exponent when LAT > T.")] = -0.07,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Candidates in total.")] = 64,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Candidates per controller update.")] = 8,
-    seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed and options give the same search.")] = 0,
+    samples: Annotated[int, typer.Option("--samples", callback=option_callback("samples"), help="Candidates in total.")] = 64,
+    batch_size: Annotated[int, typer.Option("--batch-size", callback=option_callback("batch_size"), help="Candidates per controller update.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", callback=option_callback("seed"), help="Seed: the same seed and options give the same search.")] = 0,
     strategy: Annotated[str, typer.Option("--strategy", help="ppo (MnasNet's LSTM controller), random, or evolution (regularized).", rich_help_panel=_STRAT)] = "ppo",
-    hidden_size: Annotated[int, typer.Option("--hidden-size", min=1, help="PPO: LSTM units.", rich_help_panel=_STRAT)] = 100,
+    hidden_size: Annotated[int, typer.Option("--hidden-size", callback=option_callback("hidden_size"), help="PPO: LSTM units.", rich_help_panel=_STRAT)] = 100,
     ppo_lr: Annotated[float, typer.Option("--ppo-lr", min=0.0, help="PPO: Adam learning rate.", rich_help_panel=_STRAT)] = 0.005,
-    ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", min=1, help="PPO: passes over each batch.", rich_help_panel=_STRAT)] = 4,
+    ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", callback=option_callback("ppo_epochs"), help="PPO: passes over each batch.", rich_help_panel=_STRAT)] = 4,
     clip: Annotated[float, typer.Option("--clip", min=0.0, help="PPO: ratio clip epsilon.", rich_help_panel=_STRAT)] = 0.2,
     entropy_coef: Annotated[float, typer.Option("--entropy-coef", min=0.0, help="PPO: entropy bonus weight.", rich_help_panel=_STRAT)] = 0.001,
     baseline_decay: Annotated[float, typer.Option("--baseline-decay", min=0.0, max=1.0, help="PPO: EMA decay of the reward baseline.", rich_help_panel=_STRAT)] = 0.9,
-    population_size: Annotated[int, typer.Option("--population-size", min=2, help="Evolution: population (aging queue) size.", rich_help_panel=_STRAT)] = 32,
-    tournament_size: Annotated[int, typer.Option("--tournament-size", min=1, help="Evolution: tournament size.", rich_help_panel=_STRAT)] = 8,
+    population_size: Annotated[int, typer.Option("--population-size", callback=option_callback("population_size"), help="Evolution: population (aging queue) size.", rich_help_panel=_STRAT)] = 32,
+    tournament_size: Annotated[int, typer.Option("--tournament-size", callback=option_callback("tournament_size"), help="Evolution: tournament size.", rich_help_panel=_STRAT)] = 8,
     dataset: Annotated[str, typer.Option("--dataset", help="Proxy task: digits (bundled, no download), cifar10 or imagefolder (need --data-dir).", rich_help_panel=_TRAIN)] = "digits",
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="cifar-10-batches-py folder, or an ImageFolder tree DIR/<class>/<image>.", rich_help_panel=_TRAIN)] = None,
-    train_resolution: Annotated[int, typer.Option("--train-resolution", min=8, help="Proxy-training input size (latency uses the deployment --resolution).", rich_help_panel=_TRAIN)] = 32,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Proxy-training epochs per candidate.", rich_help_panel=_TRAIN)] = 1,
-    train_batch_size: Annotated[int, typer.Option("--train-batch-size", min=1, help="Proxy-training batch size.", rich_help_panel=_TRAIN)] = 32,
+    train_resolution: Annotated[int, typer.Option("--train-resolution", callback=option_callback("train_resolution"), help="Proxy-training input size (latency uses the deployment --resolution).", rich_help_panel=_TRAIN)] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", callback=option_callback("epochs"), help="Proxy-training epochs per candidate.", rich_help_panel=_TRAIN)] = 1,
+    train_batch_size: Annotated[int, typer.Option("--train-batch-size", callback=option_callback("train_batch_size"), help="Proxy-training batch size.", rich_help_panel=_TRAIN)] = 32,
     lr: Annotated[float, typer.Option("--lr", help="SGD learning rate (warm-up then cosine).", rich_help_panel=_TRAIN)] = 0.05,
     momentum: Annotated[float, typer.Option("--momentum", help="SGD (Nesterov) momentum.", rich_help_panel=_TRAIN)] = 0.9,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay.", rich_help_panel=_TRAIN)] = 4e-5,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of the training images held out for validation.", rich_help_panel=_TRAIN)] = 0.2,
-    train_limit: Annotated[Optional[int], typer.Option("--train-limit", min=1, help="Train on at most this many images (cheaper proxy).", rich_help_panel=_TRAIN)] = None,
-    train_threads: Annotated[int, typer.Option("--train-threads", min=1, help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Candidates trained in parallel local processes (same results as 1).", rich_help_panel=_TRAIN)] = 1,
+    train_limit: Annotated[Optional[int], typer.Option("--train-limit", callback=option_callback("train_limit"), help="Train on at most this many images (cheaper proxy).", rich_help_panel=_TRAIN)] = None,
+    train_threads: Annotated[int, typer.Option("--train-threads", callback=_local_cpus("--train-threads"), help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
+    workers: Annotated[int, typer.Option("--workers", callback=_local_cpus("--workers"), help="Candidates trained in parallel local processes (same results as 1).", rich_help_panel=_TRAIN)] = 1,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Train candidates as Ray tasks on this cluster: host:port of its head, 'auto' (the cluster this node belongs to) or 'local' (start one here). Needs `pip install 'mnas-pred\\[ray]'`.", rich_help_panel=_SCALE)] = None,
     cpus_per_trial: Annotated[Optional[float], typer.Option("--cpus-per-trial", min=0.01, help="Ray: CPUs reserved per candidate (default: --train-threads).", rich_help_panel=_SCALE)] = None,
     gpus_per_trial: Annotated[float, typer.Option("--gpus-per-trial", min=0.0, help="Ray: GPUs reserved per candidate (fractions share a GPU).", rich_help_panel=_SCALE)] = 0.0,
@@ -135,19 +146,19 @@ def search(
     serial: Annotated[Optional[str], typer.Option("--serial", help="Android device serial (default device: this machine's CPU).", rich_help_panel=_LAT)] = None,
     ssh: Annotated[Optional[str], typer.Option("--ssh", help="Linux board as \\[user@]host.", rich_help_panel=_LAT)] = None,
     db: Annotated[Path, typer.Option("--db", help="Measurement database the device measurements are added to.", dir_okay=False, rich_help_panel=_LAT)] = Path("measurements.db"),
-    resolution: Annotated[Optional[int], typer.Option("--resolution", min=8, help="Deployment input size for latency (default: the space's, 224).", rich_help_panel=_LAT)] = None,
-    revalidate_every: Annotated[int, typer.Option("--revalidate-every", min=1, help="Re-measure every K controller updates.", rich_help_panel=_LAT)] = 5,
-    revalidate_top: Annotated[int, typer.Option("--revalidate-top", min=0, help="Re-measure the M best not-yet-measured candidates (0: never).", rich_help_panel=_LAT)] = 2,
+    resolution: Annotated[Optional[int], typer.Option("--resolution", callback=option_callback("resolution"), help="Deployment input size for latency (default: the space's, 224).", rich_help_panel=_LAT)] = None,
+    revalidate_every: Annotated[int, typer.Option("--revalidate-every", callback=option_callback("revalidate_every"), help="Re-measure every K controller updates.", rich_help_panel=_LAT)] = 5,
+    revalidate_top: Annotated[int, typer.Option("--revalidate-top", callback=option_callback("revalidate_top"), help="Re-measure the M best not-yet-measured candidates (0: never).", rich_help_panel=_LAT)] = 2,
     refit_threshold: Annotated[float, typer.Option("--refit-threshold", min=0.0, help="Refit the predictor when the mean relative error of a re-validation exceeds this.", rich_help_panel=_LAT)] = 0.1,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="Device measurement: intra-op threads (MnasNet measured one core).", rich_help_panel=_LAT)] = 1,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Device measurement: timed end-to-end runs per model.", rich_help_panel=_LAT)] = 50,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Device measurement: warm-up runs.", rich_help_panel=_LAT)] = 10,
-    profile_runs: Annotated[int, typer.Option("--profile-runs", min=0, help="Device measurement: profiled runs for per-layer times (refits learn from them).", rich_help_panel=_LAT)] = 10,
+    threads: Annotated[int, typer.Option("--threads", callback=option_callback("threads"), help="Device measurement: intra-op threads (MnasNet measured one core).", rich_help_panel=_LAT)] = 1,
+    runs: Annotated[int, typer.Option("--runs", callback=option_callback("runs"), help="Device measurement: timed end-to-end runs per model.", rich_help_panel=_LAT)] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", callback=option_callback("warmup"), help="Device measurement: warm-up runs.", rich_help_panel=_LAT)] = 10,
+    profile_runs: Annotated[int, typer.Option("--profile-runs", callback=option_callback("profile_runs"), help="Device measurement: profiled runs for per-layer times (refits learn from them).", rich_help_panel=_LAT)] = 10,
     revalidate_by: Annotated[str, typer.Option("--revalidate-by", help="Pick candidates to re-measure by predicted reward, or 'optimistic': by the reward at the low end of the predictor's latency interval (its uncertainty).", rich_help_panel=_LAT)] = "reward",
     allow_other_device: Annotated[bool, typer.Option("--allow-other-device", help="Use a predictor fitted on another device model.", rich_help_panel=_LAT)] = False,
     reference: Annotated[Optional[list[str]], typer.Option("--reference", metavar="ARCH", help="Another reference network (named or an architecture string) to train and time beside mobilenetv2, mnasnet-a1 and mnasnet-b1; repeatable.")] = None,
     no_references: Annotated[bool, typer.Option("--no-references", help="Skip the default references mobilenetv2, mnasnet-a1 and mnasnet-b1 (faster); --reference still adds its own.")] = False,
-    export_top: Annotated[int, typer.Option("--export-top", min=0, help="Best architectures to export to best/ (string, ONNX, weights).")] = 3,
+    export_top: Annotated[int, typer.Option("--export-top", callback=option_callback("export_top"), help="Best architectures to export to best/ (string, ONNX, weights).")] = 3,
     space: SpaceOption = None,
     accuracy: Annotated[str, typer.Option("--accuracy", hidden=True, help="proxy | analytic (a cheap surrogate, for tests).")] = "proxy",
     latency: Annotated[str, typer.Option("--latency", hidden=True, help="real | analytic (a stand-in device; --use-predictor analytic).")] = "real",
@@ -173,8 +184,10 @@ def search(
                             "add --ray-address ADDR (or leave them out)")
     predictor = None
     if use_predictor is not None:
-        predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor)
+        predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor.resolve())  # resume compares files
     device = ANALYTIC if latency == ANALYTIC else (f"adb:{serial}" if serial else f"ssh:{ssh}" if ssh else "local")
+    if device == "local":
+        check_local_threads(threads)  # this machine's CPU: at most its cores
     strategy_options = {
         "ppo": {"hidden_size": hidden_size, "learning_rate": ppo_lr, "ppo_epochs": ppo_epochs, "clip": clip,
                 "entropy_coef": entropy_coef, "baseline_decay": baseline_decay},
@@ -183,11 +196,11 @@ def search(
     config = SearchConfig(
         out_dir=str(out), target_ms=target_ms, alpha=alpha, beta=beta, strategy=strategy,
         strategy_options=strategy_options, samples=samples, batch_size=batch_size, seed=seed, accuracy=accuracy,
-        data=DataSpec(dataset=dataset, data_dir=str(data_dir) if data_dir else None, resolution=train_resolution,
+        data=DataSpec(dataset=dataset, data_dir=str(data_dir.resolve()) if data_dir else None, resolution=train_resolution,
                       val_fraction=val_fraction, train_limit=train_limit, seed=seed),
         train=TrainSettings(epochs=epochs, batch_size=train_batch_size, learning_rate=lr, momentum=momentum,
                             weight_decay=weight_decay, threads=train_threads),
-        predictor=predictor, device=device, db=str(db), resolution=resolution, space=str(space) if space else None,
+        predictor=predictor, device=device, db=str(db), resolution=resolution, space=str(space.resolve()) if space else None,
         revalidate_every=revalidate_every, revalidate_top=revalidate_top, refit_threshold=refit_threshold,
         revalidate_by=revalidate_by,
         workers=workers, ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,

@@ -22,12 +22,13 @@ CHEAP = ["--target-ms", "8", "--dataset", "digits", "--train-resolution", "16", 
     (["--target-ms", "-3"], "--target-ms must be a positive"),
     (["--target-ms", "5", "--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["--target-ms", "5", "--dataset", "cifar10"], "needs --data-dir"),
-    (["--target-ms", "5", "--dataset", "imagefolder", "--data-dir", "/nonexistent"], "does not exist"),
-    (["--target-ms", "5", "--use-predictor", "/nonexistent.pred"], "predictor file '/nonexistent.pred' does not exist"),
+    (["--target-ms", "5", "--dataset", "imagefolder", "--data-dir", "{tmp}/missing"], "does not exist"),
+    (["--target-ms", "5", "--use-predictor", "{tmp}/missing.pred"], "missing.pred' does not exist"),
     (["--target-ms", "5", "--strategy", "bayes"], "unknown strategy 'bayes'"),
     (["--target-ms", "5", "--serial", "X", "--ssh", "h"], "both --serial and --ssh"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]  # paths that surely do not exist
     assert main(["search", "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err

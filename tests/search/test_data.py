@@ -65,9 +65,11 @@ def test_imagefolder_with_and_without_train_val(tmp_path):
 @pytest.mark.parametrize("spec, match", [
     (DataSpec("mnist"), "unknown dataset"),
     (DataSpec("cifar10"), "needs --data-dir"),
-    (DataSpec("imagefolder", data_dir="/nonexistent/dir"), "does not exist"),
+    (DataSpec("imagefolder", data_dir="{tmp}/missing/dir"), "does not exist"),
 ])
-def test_bad_dataset_settings(spec, match):
+def test_bad_dataset_settings(tmp_path, spec, match):
+    if spec.data_dir:  # a path under tmp_path surely does not exist
+        spec = DataSpec(spec.dataset, data_dir=spec.data_dir.replace("{tmp}", str(tmp_path)))
     with pytest.raises(MnasPredError, match=match):
         load_proxy_data(spec)
 
