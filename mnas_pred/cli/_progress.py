@@ -26,7 +26,7 @@ def _duration(seconds: float) -> str:
 
 
 class PlainProgress:
-    """One plain line per finished item on ``console`` (stderr), each flushed at once."""
+    """One plain line per finished item on ``console``, each flushed at once."""
 
     def __init__(self, console: Console, quiet_s: float = 10.0):
         self.console = console
@@ -71,8 +71,10 @@ class PlainProgress:
         pass
 
 
-def progress_display(console: Console, columns, quiet: bool) -> Progress | PlainProgress:
-    """rich's bar on a terminal, plain lines elsewhere; nothing with ``quiet`` (--json)."""
-    if quiet or console.is_terminal:
-        return Progress(*columns, console=console, transient=quiet, disable=quiet)
-    return PlainProgress(console)
+def progress_display(bar_console: Console, log_console: Console, columns, quiet: bool) -> Progress | PlainProgress:
+    """rich's bar on ``bar_console`` (stderr) when it is a terminal; else plain lines on
+    ``log_console`` (stdout: stderr stays for the one-line error a failed run ends with); nothing
+    with ``quiet`` (--json)."""
+    if quiet or bar_console.is_terminal:
+        return Progress(*columns, console=bar_console, transient=quiet, disable=quiet)
+    return PlainProgress(log_console)

@@ -139,7 +139,7 @@ def profile_device(
     with (
         DeferredStore(db) as store,  # created once the device has answered: a failed run leaves no file
         open_device(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)) as device,
-        progress_display(err_console, columns, quiet=json_out) as bar,
+        progress_display(err_console, console, columns, quiet=json_out) as bar,
     ):
         task = bar.add_task("profiling", total=len(archs), last="")
 
@@ -201,7 +201,7 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
         store = stack.enter_context(DeferredStore(db))  # created once the phones have answered
         phones = [stack.enter_context(open_device(s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)))
                   for s in serials]
-        bar = stack.enter_context(progress_display(err_console, _PROGRESS_COLUMNS, quiet=json_out))
+        bar = stack.enter_context(progress_display(err_console, console, _PROGRESS_COLUMNS, quiet=json_out))
         task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
 
         on_event = _progress_callback(bar, task, ratios, phones=True)

@@ -68,18 +68,21 @@ def test_profile_resume_and_export(tmp_path):
 
 
 def test_progress_in_a_log_file_is_one_line_per_model_as_it_happens(tmp_path):
-    """Output to a file or pipe: no progress bar that shows only at the end, but a flushed line per model."""
+    """Output to a file or pipe: no progress bar that shows only at the end, but a flushed line per
+    model on stdout (stderr stays for the one-line error of a failed run)."""
     proc = subprocess.Popen([*CLI, *PROFILE, "-n", "2", "--resolution", "32", "--drift-every", "0",
                              "--db", str(tmp_path / "m.db")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        first = proc.stderr.readline()
+        first = proc.stdout.readline()
         assert proc.poll() is None, first  # read while the second model is still being measured
-        _, rest = proc.communicate(timeout=300)
+        rest, err = proc.communicate(timeout=300)
     finally:
         proc.kill()
+    assert proc.returncode == 0 and err == "", err
     assert first.startswith("profiling 1/2: last ") and " ms (p10-p90 " in first and "elapsed, eta " in first, first
     assert rest.startswith("profiling 2/2: last ") and rest.splitlines()[0].endswith("elapsed, done"), rest
+    assert "2 measured, 0 already in the store" in rest  # then the summary
     assert "\r" not in first + rest and "\x1b" not in first + rest  # no bar redraws, no colour codes
 
 
