@@ -57,7 +57,7 @@ from search.latency import (
     MeasurementCache,
     RevalidationPolicy,
 )
-from search.pareto import pareto_front
+from search.pareto import hypervolume, pareto_front
 from search.references import DEFAULT_REFERENCES, check_references, references_for
 from search.resume import changed_settings
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
@@ -78,7 +78,7 @@ class SearchConfig:
     target_ms: float
     alpha: float = DEFAULT_ALPHA
     beta: float = DEFAULT_BETA
-    strategy: str = "ppo"
+    strategy: str = "evolution"  # won at 800 samples in bench/search_controller.py (README: "Why evolution is the default")
     strategy_options: dict = field(default_factory=dict)
     samples: int = 64
     batch_size: int = 8
@@ -501,6 +501,7 @@ class Search:
             "latency": "predictor" if self.oracle.uses_predictor else "device",
             "device_measurements": self.device_measurements, "predictor_refits": self.oracle.refits,
             "best": ranked[0] if ranked else None, "pareto_size": len(front),
+            "pareto_hypervolume": hypervolume(front, self.config.target_ms),  # search.pareto.HV_REFERENCE
             "under_target": sum(1 for r in cands if r["latency_ms"] <= self.config.target_ms),
             "elapsed_s": round(elapsed, 2), "out_dir": str(self.out),
         }

@@ -56,6 +56,13 @@ class Strategy(abc.ABC):
         return {}
 
 
+def strategy_rng(seed: int) -> np.random.Generator:
+    """A strategy's own random stream. Not ``default_rng(seed)``: ``profile-device --seed S`` draws
+    its networks from that stream (``SearchSpace.sample_tokens``), and a search with the same seed
+    would otherwise propose exactly the networks the predictor was fitted on."""
+    return np.random.default_rng([int(seed), 0x5EA2C4])
+
+
 def rng_state(rng: np.random.Generator) -> dict:
     """A numpy Generator's state as JSON values (PCG64's state is two big integers)."""
     return rng.bit_generator.state

@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-import numpy as np
-
-from search.strategies._base import Strategy, Tokens, as_tokens, restore_rng, rng_state
+from search.strategies._base import Strategy, Tokens, as_tokens, restore_rng, rng_state, strategy_rng
 
 
 class EvolutionStrategy(Strategy):
@@ -30,7 +28,7 @@ class EvolutionStrategy(Strategy):
         self.population_size = population_size
         self.tournament_size = tournament_size
         self.mutations = mutations
-        self.rng = np.random.default_rng(self.seed)
+        self.rng = strategy_rng(self.seed)
         self.population: deque[tuple[Tokens, float]] = deque(maxlen=population_size)
         self.evaluated = 0
 

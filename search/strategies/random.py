@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from search.strategies._base import Strategy, Tokens, as_tokens, restore_rng, rng_state
+from search.strategies._base import Strategy, Tokens, as_tokens, restore_rng, rng_state, strategy_rng
 
 
 class RandomStrategy(Strategy):
@@ -14,7 +14,7 @@ class RandomStrategy(Strategy):
 
     def __init__(self, space, seed: int = 0):
         super().__init__(space, seed)
-        self.rng = np.random.default_rng(self.seed)
+        self.rng = strategy_rng(self.seed)
 
     def ask(self, n: int) -> list[Tokens]:
         cols = [self.rng.integers(0, v, size=n) for v in self.vocab_sizes]

@@ -110,3 +110,36 @@ def test_ppo_teacher_forcing_matches_sampling():
     again, entropy = s.controller.evaluate(tokens)
     torch.testing.assert_close(again, logp, rtol=1e-5, atol=1e-5)
     assert bool((entropy > 0).all())
+
+
+def test_ppo_baseline_takes_the_batch_in_before_the_advantages():
+    s = PPOStrategy(SPACE, seed=0, baseline_decay=0.0)
+    tokens = s.ask(4)
+    s.tell(tokens, [0.1, 0.2, 0.3, 0.4])
+    assert s.baseline == pytest.approx(0.25)  # decay 0: the advantage is the reward minus the batch mean
+    s = PPOStrategy(SPACE, seed=0, baseline_decay=0.5)
+    s.tell(s.ask(2), [0.0, 0.2])
+    s.tell(s.ask(2), [0.4, 0.6])
+    assert s.baseline == pytest.approx(0.5 * 0.1 + 0.5 * 0.5)
+
+
+def test_ppo_temperature_and_tanh_constant_shape_the_policy_it_samples_from():
+    import torch
+
+    s = PPOStrategy(SPACE, seed=3, temperature=2.0, tanh_constant=1.0)
+    tokens, logp = s.controller.sample(64, torch.Generator().manual_seed(0))
+    again, _ = s.controller.evaluate(tokens)
+    torch.testing.assert_close(again, logp, rtol=1e-5, atol=1e-5)  # PPO's ratio is 1 before an update
+    # bounded logits (|logit| <= 1) at temperature 2: no choice of a v-way decision passes
+    # e^0.5 / (e^0.5 + (v - 1) e^-0.5)
+    with torch.no_grad():
+        out, _ = s.controller.lstm(s.controller.start.expand(1, 1, -1))
+        probs = s.controller._log_probs(out[:, 0] * 1e3, 0).exp()  # huge activations: logits saturate
+    bound = np.exp(0.5) / (np.exp(0.5) + (SPACE.vocab_sizes()[0] - 1) * np.exp(-0.5))
+    assert float(probs.max()) <= bound + 1e-6
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_search_does_not_repropose_the_networks_profiled_with_its_seed(name):
+    profiled = {tuple(int(v) for v in row) for row in SPACE.sample_tokens(8, seed=0)}  # profile-device --seed 0
+    assert not profiled & set(_make(name, seed=0).ask(8))
