@@ -69,10 +69,19 @@ def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = 
         list_adb_devices = None
     if list_adb_devices is not None:
         try:
-            for d in list_adb_devices(adb=adb):
+            from device_profiler.adb_binary import locate_adb
+
+            exe, found_via = locate_adb(adb)
+            where = {"adb": exe, "adb_found_via": found_via}
+            phones = list_adb_devices(adb=exe)
+            for d in phones:
                 serial = d.get("serial", "")
                 rows.append({"kind": "adb", "id": serial, "state": d.get("state", ""), "model": d.get("model", ""),
-                             "key": f"adb:{serial}", "note": d.get("note", "")})
+                             "key": f"adb:{serial}", "note": d.get("note", ""), **where})
+            if not phones:
+                rows.append({"kind": "adb", "id": "", "state": "no phones attached", "model": "", "key": "",
+                             "note": "connect a phone by USB with USB debugging on (Settings > Developer options) "
+                                     "and accept its prompt; then `adb devices` lists it", **where})
         except DeviceError as e:
             rows.append({"kind": "adb", "id": "", "state": "unavailable", "model": "", "key": "", "note": str(e)})
     try:

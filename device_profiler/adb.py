@@ -43,13 +43,13 @@ from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettin
 from device_profiler._shell import (
     check_identifier,
     check_remote_path,
-    find_tool,
     first_line,
     quote_join,
     run,
     split_rc_marker,
     with_rc_marker,
 )
+from device_profiler.adb_binary import find_adb
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ PERF_TEST_NAME = "onnxruntime_perf_test"
 # the fix when the phone lacks the tools (search, which has no --perf-test, replaces it)
 TOOLS_FIX = "pass --perf-test PATH (an Android arm64 build of onnxruntime_perf_test) and --ort-lib PATH"
 ORT_LIB_NAME = "libonnxruntime.so"
-ADB_FIX = "install Android platform-tools, or pass --adb PATH or set $ADB"
 DEVICES_FIX = "run `mnas-pred devices` to list connected phones and pass one with --serial"
 
 # Constant shell text (no user input): CPU max/current frequencies, governors, thermal zones.
@@ -264,7 +263,7 @@ def list_adb_devices(adb: str | None = None, timeout: float = 30.0) -> list[dict
     """Devices as ``adb devices -l`` sees them: ``serial``, ``state`` (``device``, ``offline``,
     ``unauthorized``, ``no permissions``, ...), ``model``, ``product``, ``transport_id``,
     ``usable`` and, for an unusable one, the ``fix``."""
-    exe = find_tool(adb, "ADB", "adb", ADB_FIX)
+    exe = find_adb(adb)
     p = run([exe, "devices", "-l"], timeout=timeout, what="adb devices")
     if p.returncode != 0:
         raise DeviceError(f"`adb devices` failed: {first_line(_strip_daemon_notes(p.stderr) + p.stdout)}", "run `adb kill-server` and retry")
@@ -292,7 +291,7 @@ class AdbDevice(Device):
         runtime_version: str = "",
     ):
         self.serial = check_identifier(serial, "adb serial", DEVICES_FIX)
-        self.adb = find_tool(adb, "ADB", "adb", ADB_FIX)
+        self.adb = find_adb(adb)
         self.perf_test = Path(perf_test) if perf_test else None
         self.ort_lib = Path(ort_lib) if ort_lib else None
         for p, flag in ((self.perf_test, "--perf-test"), (self.ort_lib, "--ort-lib")):

@@ -22,6 +22,7 @@ widths (112) that the default space cannot produce but the format can express.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -136,6 +137,9 @@ class Architecture:
             return cls.parse(REFERENCES[key])
         if not text:
             raise ArchitectureError("empty architecture string", _FORMAT_HELP)
+        near = _near_reference(key)
+        if near is not None:
+            raise ArchitectureError(f"unknown architecture '{text}'", f"did you mean the named reference '{near}'? (named references: {', '.join(REFERENCES)})")
         if "_" not in text:
             raise ArchitectureError(
                 f"unknown architecture '{text}'",
@@ -147,6 +151,15 @@ class Architecture:
     @property
     def num_layers(self) -> int:
         return sum(b.layers for b in self.blocks)
+
+
+def _near_reference(key: str) -> str | None:
+    """The named reference that ``key`` (lower case) was probably meant to be (``mnasnet_a1``,
+    ``MobileNet-V2``), or None for anything shaped like blocks."""
+    if len(key.split("-")[0].split("_")) == len(_TOKEN_ORDER):
+        return None
+    close = difflib.get_close_matches(key.replace("_", "-"), REFERENCES, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _parse_block(seg: str, index: int) -> BlockConfig:

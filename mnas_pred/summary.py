@@ -34,6 +34,7 @@ def describe(arch: Architecture | str, space: SearchSpace, resolution: int | Non
         "macs": sum(lay["macs"] for lay in layers),
         "num_layers": len(layers),
         "in_space": in_space,
+        "space": space.source,  # "default" (the MnasNet paper's) or the space file
         "space_note": note,
         "layers": layers,
     }

@@ -21,6 +21,7 @@ from mnas_pred.features import layer_features, normalize_layer_table
 from predictors._base import TINY_MS, LatencyPredictor
 from predictors.data import CONFIG_COLUMNS
 from predictors.lgbm import PREDICTOR_FEATURE_COLUMNS, feature_matrix
+from predictors.lgbm_compact import compact_model_string
 
 
 class FlopsPredictor(LatencyPredictor):
@@ -161,7 +162,7 @@ class RandomForestPredictor(LatencyPredictor):
         return np.exp(self.booster_.predict(x, num_threads=1))[None, :]
 
     def _layer_state(self) -> dict:
-        return {"feature_columns": list(PREDICTOR_FEATURE_COLUMNS), "booster": self.booster_.model_to_string()}
+        return {"feature_columns": list(PREDICTOR_FEATURE_COLUMNS), "booster": compact_model_string(self.booster_)}
 
     def _set_layer_state(self, state: dict) -> None:
         if list(state["feature_columns"]) != list(PREDICTOR_FEATURE_COLUMNS):

@@ -34,6 +34,7 @@ from scipy.optimize import nnls
 from mnas_pred.errors import MnasPredError
 from mnas_pred.features import FEATURE_COLUMNS, OP_CODES, layer_features, normalize_layer_table
 from predictors._base import TINY_MS, LatencyPredictor
+from predictors.lgbm_compact import compact_model_string
 
 #: Extra per-layer features of the predictor (on top of mnas_pred.features.FEATURE_COLUMNS):
 #: the MACs of a layer's parts. Dense (1x1/kxk convolutions, linear) and depthwise MACs run at
@@ -200,7 +201,7 @@ class _Member:
 
     def to_dict(self) -> dict:
         return {
-            "booster": self.booster.model_to_string() if self.booster is not None else None,
+            "booster": compact_model_string(self.booster) if self.booster is not None else None,
             "prior": self.prior.to_dict() if self.prior is not None else None,
             "affine": list(self.affine),
             "base": self.base.to_dict() if self.base is not None else None,

@@ -18,6 +18,7 @@ from predictors import PREDICTORS, make_predictor
 from predictors.data import TrainingData, load_training_data
 from predictors.evaluation import cross_validate, evaluate
 from predictors.io import OtherDeviceWarning, PredictorFile, check_device, load_predictor, save_predictor
+from predictors.overlap import overlap_warnings, split_seen, training_network_hashes
 
 DEFAULT_FOLDS = 5
 
@@ -55,7 +56,7 @@ def fit_predictor(data: TrainingData, kind: str = "lgbm", space: SearchSpace | N
     metadata = {
         "device": _device_metadata(data),
         "search_space": space.to_dict(),
-        "training_data": data.summary(),
+        "training_data": {**data.summary(), "arch_sha256": training_network_hashes(data)},
         "metrics": evaluation.as_dict() if evaluation else {},
         "init_from": {"path": str(init_from.path), "device": init_from.device} if init_from is not None else None,
     }
@@ -71,13 +72,15 @@ def fit_predictor_file(out: Path, db: Path | None = None, measurements: Sequence
     other = load_predictor(init_from, space=space) if init_from is not None else None
     pf, evaluation = fit_predictor(data, kind, space, folds, other, seed=seed)
     save_predictor(pf, out)
-    result = {"out": str(out), "kind": kind, "device": pf.device, "training_data": pf.metadata["training_data"],
+    # the networks' hashes stay in the file (evaluate-predictor reads them), out of the output and the report
+    summary = {k: v for k, v in pf.metadata["training_data"].items() if k != "arch_sha256"}
+    result = {"out": str(out), "kind": kind, "device": pf.device, "training_data": summary,
               "evaluation": evaluation.as_dict() if evaluation else None}
     if report_dir is not None and evaluation is not None:
         from predictors.report import write_report
 
         result["report"] = str(write_report(evaluation, report_dir, f"{kind} latency predictor for {pf.device.get('name')}",
-                                            {"predictor file": out, "training data": pf.metadata["training_data"]}))
+                                            {"predictor file": out, "training data": summary}))
     return result
 
 
@@ -98,9 +101,11 @@ def evaluate_predictor_file(path: Path, db: Path | None = None, measurements: Se
             warnings.simplefilter("always", OtherDeviceWarning)
             check_device(pf, dev)
         warned += [str(w.message) for w in caught]
-    evaluation = evaluate(pf.predictors, data)
+    unseen, overlap = split_seen(pf.metadata.get("training_data", {}), data)
+    warned += overlap_warnings(overlap)
+    evaluation = evaluate(pf.predictors, unseen)
     return {"predictor": str(path), "kind": pf.kind, "device": pf.device.get("name"), "data_devices": data.devices,
-            "warnings": warned, **evaluation.as_dict()}
+            "warnings": warned, "overlap": overlap.as_dict(), **evaluation.as_dict()}
 
 
 def predict_archs(path: Path, archs: Sequence[str], space_path: Path | None = None, resolution: int | None = None,
@@ -115,7 +120,8 @@ def predict_archs(path: Path, archs: Sequence[str], space_path: Path | None = No
     return {
         "predictor": str(path), "kind": pf.kind, "device": pf.device.get("name"), "resolution": res, "coverage": coverage,
         "predictions": [
-            {"arch": a.to_string(), "latency_ms": float(m), "low_ms": float(lo), "high_ms": float(hi)}
-            for a, m, lo, hi in zip(parsed, ms, low, high)
+            {"name": name.strip(), "arch": a.to_string(), "latency_ms": float(m), "low_ms": float(lo),
+             "high_ms": float(hi)}
+            for name, a, m, lo, hi in zip(archs, parsed, ms, low, high)
         ],
     }

@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -317,6 +318,7 @@ class LatencyOracle:
         # (not measured again) but rewarded only once the replayed run reaches them again, so the
         # resumed search matches an uninterrupted one at every kill point.
         self.reached: set[str] = set(cache.values)
+        self.on_phase: Callable[[str], None] | None = None  # what it is doing now, for the live display
 
     @property
     def uses_predictor(self) -> bool:
@@ -372,6 +374,8 @@ class LatencyOracle:
         threshold = self.policy.refit_threshold if self.policy else float("inf")
         extra = {}
         if error > threshold:
+            if self.on_phase:
+                self.on_phase(f"refitting the predictor (error {100 * error:.1f}% > {100 * threshold:g}%)")
             train = [parse_arch(a) for a in self.revalidated]
             train_ms = np.array([self.cache.get(a) for a in self.revalidated])
             kill_point("refit-before")

@@ -146,6 +146,10 @@ class SearchConfig:
             import_ray()  # a missing Ray fails here, before the results folder is touched
         RevalidationPolicy(self.revalidate_every, self.revalidate_top, self.refit_threshold, self.revalidate_by)
         check_references(self.references)
+        if self.db and self.device != ANALYTIC:
+            from mnas_pred.deferred_store import check_store_file
+
+            check_store_file(self.db)  # a wrong --db fails now, not at the first device measurement
         if self.predictor not in (None, ANALYTIC) and not Path(self.predictor).is_file():
             raise MnasPredError(f"predictor file '{self.predictor}' does not exist",
                                 "fit one with `mnas-pred fit-predictor --out FILE`, or search without --use-predictor")
@@ -196,6 +200,8 @@ class Search:
         self.out = Path(config.out_dir)
         self.progress = progress
         self.log = log or (lambda msg: None)
+        self.phase: Callable[[str], None] | None = None  # what the search is doing now (live display)
+        self._running_update = 1
         self.space = SearchSpace.load(config.space)
         self.resolution = config.resolution or self.space.resolution
         self.reward_fn = RewardFunction(config.target_ms, config.alpha, config.beta)
@@ -234,6 +240,9 @@ class Search:
     def _check_out_dir(self, resume: bool) -> dict | None:
         if resume:
             if not self.checkpoint_path.exists():
+                if (self.out / "config.json").exists():  # stopped while loading data or opening the device
+                    self.log(f"nothing was done in '{self.out}' yet: starting the search from the beginning")
+                    return None
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
             state = check_checkpoint_state(load_state(self.checkpoint_path), self.checkpoint_path)
@@ -325,11 +334,19 @@ class Search:
 
     def run(self) -> SearchResult:
         c = self.config
+        if not self.checkpoint_path.exists():
+            # Ctrl-C during the first update can then be continued with --resume, like any later one
+            # (the candidates it trained are in the accuracy cache)
+            save_state(self.checkpoint_path, self._state(self.elapsed_before))
+        self.oracle.on_phase = self._phase
         start = time.perf_counter()
         evaluator = make_evaluator(self.accuracy_spec, c.workers, self.accuracy_eval, ray_address=c.ray_address,
                                    cpus_per_trial=c.cpus_per_trial or float(c.train.threads),
                                    gpus_per_trial=c.gpus_per_trial)
         try:
+            if self.phase and c.references:
+                self.phase(f"reference networks: training and timing {len(set(c.references))} "
+                           "(each one's line follows when it is done)")
             self.references = references_for(self)  # cached in references.jsonl: a resume reuses them
             while len(self.history) < c.samples:
                 n = min(c.batch_size, c.samples - len(self.history))
@@ -348,14 +365,25 @@ class Search:
         return result
 
     def _one_update(self, n: int, evaluator) -> None:
+        self._running_update = self.update + 1
         tokens = self.strategy.ask(n)
         archs = [self.space.decode(t) for t in tokens]
         names = [a.to_string() for a in archs]
         todo = [a for a in dict.fromkeys(names) if self.accuracy_cache.get(a) is None]
         if todo:
-            evaluator.evaluate(todo, on_result=self._store_accuracy)
+            trained = []
+
+            def on_result(arch: str, acc: float) -> None:
+                self._store_accuracy(arch, acc)
+                trained.append(arch)
+                self._phase(f"training candidates ({len(trained)}/{len(todo)} done)")
+
+            self._phase(f"training candidates (0/{len(todo)} done)")
+            evaluator.evaluate(todo, on_result=on_result)
         kill_point("trained")
         accuracy = np.array([self.accuracy_cache.get(a) for a in names])
+        if not self.oracle.uses_predictor:
+            self._phase(f"measuring {len(names)} candidates on the device")
         predicted, measured = self.oracle.latency(archs)
         used = np.where(np.isfinite(measured), measured, predicted)
         rewards = self.reward_fn(accuracy, used)
@@ -373,6 +401,8 @@ class Search:
             measured = set(self.oracle.reached)
             score = self._optimistic_rewards(measured) if policy.by == "optimistic" else None
             picked = policy.select(self.history, measured, score)
+            if picked:
+                self._phase(f"re-validation: measuring {len(picked)} candidates on the device")
             report = self.oracle.revalidate(self.update, picked)
             if report is not None:
                 by_arch = dict(zip(report.archs, report.measured_ms))
@@ -389,6 +419,10 @@ class Search:
                     if report.error_after_refit is not None:
                         msg += f" (error on them now {100 * report.error_after_refit:.1f}%)"
                 self.log(msg)
+
+    def _phase(self, what: str) -> None:
+        if self.phase:
+            self.phase(f"update {self._running_update}/{self.total_updates}: {what}")
 
     def _store_accuracy(self, arch: str, accuracy: float) -> None:
         self.accuracy_cache.put(arch, accuracy)

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from device_profiler._base import DeviceError
-from mnas_pred.cli._app import app, err_console
+from mnas_pred.cli._app import CommandInterrupted, app, err_console
 from mnas_pred.errors import MnasPredError, from_os_error
 
 # Command modules register themselves on `app` when imported. Stage modules that are not
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(e, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         return _fail(f"{e.format_message()}{where}")
+    except CommandInterrupted as e:
+        return _fail(str(e), 130)
     except OSError as e:  # permissions, a full disk: one line; anything else is a bug and keeps its traceback
         error = from_os_error(e)
         if error is None:

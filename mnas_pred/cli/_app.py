@@ -35,6 +35,10 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
+class CommandInterrupted(Exception):
+    """Ctrl-C, with the command's own line on what was kept and how to continue (exit code 130)."""
+
+
 SpaceOption = Annotated[
     Optional[Path],
     typer.Option("--space", help="Search-space file (TOML or JSON); default: the MnasNet paper's space.",

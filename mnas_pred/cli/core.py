@@ -55,8 +55,16 @@ def arch_info(
     console.print(
         f"{info['params'] / 1e6:.2f}M parameters, {info['macs'] / 1e6:.1f}M MACs at "
         f"{info['resolution']}x{info['resolution']}, {info['num_classes']} classes; "
-        + ("inside the search space" if info["in_space"] else f"outside the search space ({info['space_note']})")
+        + _space_verdict(info)
     )
+
+
+def _space_verdict(info: dict) -> str:
+    """Whether search and profile-device can produce the network (named references need not)."""
+    space = "the default search space" if info["space"] == "default" else f"the search space {info['space']}"
+    if info["in_space"]:
+        return f"inside {space}"
+    return f"outside {space} ({info['space_note']})"
 
 
 @app.command()
@@ -64,10 +72,15 @@ def sample(
     n: Annotated[int, typer.Option("-n", "--num", help="How many architectures.", callback=option_callback("sample"))] = 1,
     seed: SeedOption = None,
     space: SpaceOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON list of strings.")] = False,
 ) -> None:
     """Sample architectures uniformly from the search space, one string per line."""
-    for a in SearchSpace.load(space).sample(n, seed):
-        typer.echo(a.to_string())
+    archs = [a.to_string() for a in SearchSpace.load(space).sample(n, seed)]
+    if json_out:
+        print_json(archs)
+        return
+    for a in archs:
+        typer.echo(a)
 
 
 @app.command()
@@ -94,10 +107,10 @@ def export(
 
 @app.command("space")
 def space_info(space: SpaceOption = None, json_out: JsonOption = False) -> None:
-    """Show the search space: blocks, choices per decision and its size.
+    r"""Show the search space: blocks, choices per decision and its size.
 
-    A space file (TOML or JSON) may set resolution, num_classes, a [choices] table with the
-    lists ops, kernels, se_ratios, skips, filter_multipliers, layer_offsets, and one [[blocks]]
+    A space file (TOML or JSON) may set resolution, num_classes, a \[choices] table with the
+    lists ops, kernels, se_ratios, skips, filter_multipliers, layer_offsets, and one \[\[blocks]]
     table per block with filters, layers, stride (and any choice list to override).
     """
     s = SearchSpace.load(space)

@@ -14,7 +14,7 @@ from mnas_pred.errors import MnasPredError
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="Measurement database written by profile-device.", dir_okay=False)]
 MeasurementsOption = Annotated[
     Optional[list[Path]],
-    typer.Option("--measurements", help="Per-layer CSV (design.md §3 columns); repeat for several.", dir_okay=False),
+    typer.Option("--measurements", help="Per-layer CSV of another tool or phone (columns: README, 'Per-layer CSV files'); repeat for several.", dir_okay=False),
 ]
 DeviceOption = Annotated[Optional[str], typer.Option("--device", help="Use only this device's measurements (name or store key).")]
 PredictorArgument = Annotated[Path, typer.Argument(help="Predictor file written by fit-predictor.", dir_okay=False, show_default=False)]
@@ -92,7 +92,10 @@ def evaluate_predictor(
     if json_out:
         print_json(result)
         return
-    _print_metrics(result["metrics"], f"{predictor.name} on {', '.join(result['data_devices'])}")
+    o = result["overlap"]
+    partly_seen = 0 < o["in_training_data"] < o["networks"]
+    unseen = f", the {o['networks'] - o['in_training_data']} networks it was not trained on" if partly_seen else ""
+    _print_metrics(result["metrics"], f"{predictor.name} on {', '.join(result['data_devices'])}{unseen}")
 
 
 @app.command()
@@ -112,8 +115,9 @@ def predict(
         print_json(result)
         return
     table = Table(title=f"{result['kind']} on {result['device']} at {result['resolution']}x{result['resolution']}", title_justify="left")
-    for col in ("architecture", "latency ms", f"{coverage:.0%} interval"):
-        table.add_column(col, justify="left" if col == "architecture" else "right")
+    table.add_column("architecture", overflow="fold")  # as typed: a reference name, or the whole string
+    for col in ("latency ms", f"{coverage:.0%} interval"):
+        table.add_column(col, justify="right", no_wrap=True)
     for p in result["predictions"]:
-        table.add_row(p["arch"], f"{p['latency_ms']:.3f}", f"{p['low_ms']:.3f}–{p['high_ms']:.3f}")
+        table.add_row(p["name"], f"{p['latency_ms']:.3f}", f"{p['low_ms']:.3f}–{p['high_ms']:.3f}")
     console.print(table)

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mnas_pred.cli._app import JsonOption, ResolutionOption, SpaceOption, app, console, err_console, print_json
+from mnas_pred.cli._progress import PlainProgress, progress_display
 from mnas_pred.errors import MnasPredError
 from mnas_pred.limits import check_local_threads, option_callback
 
@@ -46,6 +47,9 @@ def devices(
     for r in rows:
         table.add_row(r["kind"], r["id"], r["state"], r["model"], r["note"])
     console.print(table)
+    adb_used = next((r for r in rows if r.get("adb")), None)
+    if adb_used is not None:
+        console.print(f"adb: {adb_used['adb']} (found via {adb_used['adb_found_via']})", markup=False, highlight=False)
 
 
 def _ratio_summary(ratios: list[float]) -> dict:
@@ -111,8 +115,8 @@ def profile_device(
     With several --serial the models are shared out among the phones, one at a time per phone."""
     from device_profiler import MeasureSettings, open_device
     from device_profiler.protocol import profile, sample_archs
+    from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
-    from mnas_pred.store import MeasurementStore
 
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
     if len(serials) > 1:
@@ -133,9 +137,9 @@ def profile_device(
     columns = _PROGRESS_COLUMNS
     ratios: list[float] = []
     with (
-        MeasurementStore(db) as store,
+        DeferredStore(db) as store,  # created once the device has answered: a failed run leaves no file
         open_device(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)) as device,
-        Progress(*columns, console=err_console, transient=json_out, disable=json_out or not err_console.is_terminal) as bar,
+        progress_display(err_console, console, columns, quiet=json_out) as bar,
     ):
         task = bar.add_task("profiling", total=len(archs), last="")
 
@@ -185,8 +189,8 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
     from device_profiler import MeasureSettings, open_device
     from device_profiler.fleet import profile_many
     from device_profiler.protocol import sample_archs
+    from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
-    from mnas_pred.store import MeasurementStore
 
     search_space = SearchSpace.load(space)
     res = resolution or search_space.resolution
@@ -194,11 +198,10 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
     ratios: list[float] = []
     with ExitStack() as stack:
-        store = stack.enter_context(MeasurementStore(db))
+        store = stack.enter_context(DeferredStore(db))  # created once the phones have answered
         phones = [stack.enter_context(open_device(s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)))
                   for s in serials]
-        bar = stack.enter_context(Progress(*_PROGRESS_COLUMNS, console=err_console, transient=json_out,
-                                           disable=json_out or not err_console.is_terminal))
+        bar = stack.enter_context(progress_display(err_console, console, _PROGRESS_COLUMNS, quiet=json_out))
         task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
 
         on_event = _progress_callback(bar, task, ratios, phones=True)
@@ -233,9 +236,10 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
 @app.command()
 def measurements(
     db: DbOption = DEFAULT_DB,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, csv, parquet, or table (a summary on screen).")] = "jsonl",
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (the default), csv, parquet, or table (a summary on screen).", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: stdout; parquet needs one).", dir_okay=False)] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="Only this device key (see the 'device' field).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON lines, one measurement per line (= --format jsonl).")] = False,
 ) -> None:
     """Every stored measurement: end-to-end statistics and per-layer times (the database is
     only read, never changed).
@@ -246,7 +250,9 @@ def measurements(
     """
     from mnas_pred.store import EXPORT_FORMATS, MeasurementStore
 
-    fmt = fmt.lower()
+    if json_out and fmt is not None and fmt.lower() != "jsonl":
+        raise MnasPredError(f"--json and --format {fmt} ask for two formats", "give one of them")
+    fmt = (fmt or "jsonl").lower()
     if fmt not in (*EXPORT_FORMATS, "table"):
         raise MnasPredError(f"unknown format '{fmt}'", f"use one of {', '.join((*EXPORT_FORMATS, 'table'))}")
     with MeasurementStore(db, create=False) as store:
@@ -274,7 +280,7 @@ def measurements(
     console.print(table)
 
 
-def _progress_callback(bar: Progress, task, ratios: list[float], phones: bool = False):
+def _progress_callback(bar: Progress | PlainProgress, task, ratios: list[float], phones: bool = False):
     """The progress bar's view of profiling events; collects per-layer-sum ratios for the summary.
     With several phones the last latency names its phone and a phone dropping out is announced."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from mnas_pred.cli._app import JsonOption, SpaceOption, app, console, err_console, print_json
+from mnas_pred.cli._app import CommandInterrupted, JsonOption, SpaceOption, app, console, print_json
 from mnas_pred.limits import check_local_threads, option_callback
 
 _TRAIN = "Proxy training"
@@ -31,23 +32,29 @@ def _local_cpus(option: str):
 
 
 class _Display:
-    """A live table: samples done, best reward, best accuracy/latency, device measurements."""
+    """A live table: what the search is doing now, samples done and ETA, best reward, best
+    accuracy/latency, device measurements. A log file or pipe gets plain lines instead."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        # a terminal gets a live table; a log file or pipe gets one line per controller update
-        self.live = (Live(self._table(None), console=console, refresh_per_second=4, transient=False)
+        self.status = "starting (loading data, opening the device)"
+        self.last = None  # the SearchProgress of the last finished update
+        self.start = time.monotonic()
+        # a terminal gets a live table; a log file or pipe gets one line per trained candidate and update
+        self.live = (Live(console=console, get_renderable=self._table, refresh_per_second=4, transient=False)
                      if enabled and console.is_terminal else None)
 
-    @staticmethod
-    def _table(p) -> Table:
+    def _table(self) -> Table:
         t = Table(title="mnas-pred search", title_justify="left", show_header=False)
         t.add_column("what")
         t.add_column("value")
+        t.add_row("status", self.status)
+        p = self.last
         if p is None:
-            t.add_row("status", "starting (loading data, opening the device)")
+            t.add_row("elapsed", f"{time.monotonic() - self.start:.0f} s")
             return t
-        t.add_row("samples", f"{p.samples_done}/{p.samples_total} (update {p.update}/{p.total_updates})")
+        t.add_row("samples", f"{p.samples_done}/{p.samples_total} (update {p.update}/{p.total_updates}), "
+                             f"{_eta(p)}")
         t.add_row("best reward", f"{p.best_reward:.4f}")
         t.add_row("best accuracy / latency", f"{p.best_accuracy:.4f} / {p.best_latency_ms:.2f} ms")
         t.add_row("device measurements", f"{p.device_measurements} (predictor refits: {p.refits})")
@@ -58,26 +65,47 @@ class _Display:
         t.add_row("elapsed", f"{p.elapsed_s:.0f} s")
         return t
 
+    def phase(self, what: str) -> None:
+        self.status = what  # a live table shows it at its next refresh
+        if self.live is None and self.enabled:
+            self._line(f"{what}; {time.monotonic() - self.start:.0f} s elapsed")
+
     def update(self, p) -> None:
-        if self.live is not None:
-            self.live.update(self._table(p))
-        elif self.enabled:
-            console.print(
-                f"update {p.update}/{p.total_updates}: {p.samples_done}/{p.samples_total} samples, best reward "
+        self.last = p
+        self.status = "next update" if p.update < p.total_updates else "writing results (best models, plots)"
+        if self.live is None and self.enabled:
+            self._line(
+                f"update {p.update}/{p.total_updates} done: {p.samples_done}/{p.samples_total} samples, best reward "
                 f"{p.best_reward:.4f} (accuracy {p.best_accuracy:.4f}, {p.best_latency_ms:.2f} ms), "
-                f"{p.device_measurements} device measurements", highlight=False)
+                f"{p.device_measurements} device measurements; {p.elapsed_s:.0f} s elapsed, {_eta(p)}")
+
+    @staticmethod
+    def _line(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.file.flush()  # a log file sees each line as it happens
 
     def log(self, msg: str) -> None:
         console.print(msg, markup=False, highlight=False)
 
     def __enter__(self):
+        self.start = time.monotonic()
         if self.live is not None:
             self.live.__enter__()
         return self
 
     def __exit__(self, *exc):
         if self.live is not None:
+            if exc[0] is None:
+                self.status = "done"
             self.live.__exit__(*exc)
+
+
+def _eta(p) -> str:
+    """Remaining time at the average pace of the samples done so far."""
+    left = p.samples_total - p.samples_done
+    if left <= 0 or p.samples_done == 0:
+        return "eta 0 s" if left <= 0 else "eta unknown"
+    return f"eta {p.elapsed_s / p.samples_done * left:.0f} s"
 
 
 @app.command()
@@ -112,12 +140,12 @@ def search(
     train_threads: Annotated[int, typer.Option("--train-threads", callback=_local_cpus("--train-threads"), help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
     train_device: Annotated[str, typer.Option("--train-device", help="Where candidates train: auto (CUDA, then MPS, then CPU), cpu, cuda (mixed precision) or mps. On Ray: cuda when --gpus-per-trial > 0.", rich_help_panel=_TRAIN)] = "auto",
     workers: Annotated[int, typer.Option("--workers", callback=_local_cpus("--workers"), help="Candidates trained in parallel local processes (same results as 1).", rich_help_panel=_TRAIN)] = 1,
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Train candidates as Ray tasks on this cluster: host:port of its head, 'auto' (the cluster this node belongs to) or 'local' (start one here). Needs `pip install 'mnas-pred[ray]'`.", rich_help_panel=_SCALE)] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Train candidates as Ray tasks on this cluster: host:port of its head, 'auto' (the cluster this node belongs to) or 'local' (start one here). Needs `pip install 'mnas-pred\\[ray]'`.", rich_help_panel=_SCALE)] = None,
     cpus_per_trial: Annotated[Optional[float], typer.Option("--cpus-per-trial", min=0.01, help="Ray: CPUs reserved per candidate (default: --train-threads).", rich_help_panel=_SCALE)] = None,
     gpus_per_trial: Annotated[float, typer.Option("--gpus-per-trial", min=0.0, help="Ray: GPUs reserved per candidate (fractions share a GPU).", rich_help_panel=_SCALE)] = 0.0,
     use_predictor: Annotated[Optional[Path], typer.Option("--use-predictor", help="Predictor file (fit-predictor): predicted latency, the device only re-validates. Without it every candidate is measured.", dir_okay=False, rich_help_panel=_LAT)] = None,
     serial: Annotated[Optional[str], typer.Option("--serial", help="Android device serial (default device: this machine's CPU).", rich_help_panel=_LAT)] = None,
-    ssh: Annotated[Optional[str], typer.Option("--ssh", help="Linux board as [user@]host.", rich_help_panel=_LAT)] = None,
+    ssh: Annotated[Optional[str], typer.Option("--ssh", help="Linux board as \\[user@]host.", rich_help_panel=_LAT)] = None,
     db: Annotated[Path, typer.Option("--db", help="Measurement database the device measurements are added to.", dir_okay=False, rich_help_panel=_LAT)] = Path("measurements.db"),
     resolution: Annotated[Optional[int], typer.Option("--resolution", callback=option_callback("resolution"), help="Deployment input size for latency (default: the space's, 224).", rich_help_panel=_LAT)] = None,
     revalidate_every: Annotated[int, typer.Option("--revalidate-every", callback=option_callback("revalidate_every"), help="Re-measure every K controller updates.", rich_help_panel=_LAT)] = 5,
@@ -185,6 +213,7 @@ def search(
     # validates every option and opens the device before the live display starts
     runner = Search(config, resume=resume, log=display.log if not json_out else None)
     runner.progress = display.update
+    runner.phase = display.phase
     # With --json, stdout carries the JSON only: anything a library prints meanwhile (Ray reports
     # a lost worker on stdout from a background thread) goes to stderr.
     stdout_guard = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
@@ -192,9 +221,8 @@ def search(
         with display, stdout_guard:
             result = runner.run()
     except KeyboardInterrupt:
-        err_console.print(f"error: interrupted; every finished controller update is checkpointed in {out}: "
-                          "repeat the command with --resume to continue", markup=False, highlight=False)
-        raise typer.Exit(130) from None
+        raise CommandInterrupted(f"interrupted; the search is checkpointed in {out} (finished updates, and the "
+                                 "candidates already trained): repeat the command with --resume to continue") from None
     s = result.summary
     if json_out:
         print_json(s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 
@@ -21,6 +22,7 @@ from device_profiler.adb import (
     parse_devices_l,
     parse_perf_test_output,
 )
+from device_profiler.adb_binary import bundled_adb, locate_adb
 
 SERIAL = "R5CT21ABCDE"
 FAST = MeasureSettings(threads=1, warmup=2, runs=6, profile_runs=3)
@@ -237,8 +239,24 @@ def test_adb_found_from_env_then_path(fake_android, monkeypatch):
     assert AdbDevice(SERIAL).adb == fa.adb
     assert [d["serial"] for d in list_adb_devices()] == [SERIAL]
     monkeypatch.setenv("PATH", "/nonexistent")
+    bundled = bundled_adb()  # the Makefile installs adbutils, whose package ships an adb binary
+    if bundled is not None:
+        assert locate_adb() == (bundled, "the adbutils package") and AdbDevice(SERIAL).adb == bundled
+    monkeypatch.setattr("device_profiler.adb_binary.bundled_adb", lambda: None)
     with pytest.raises(DeviceError, match="adb not found on PATH.*--adb PATH"):
         AdbDevice(SERIAL)
+
+
+def test_devices_without_phones_says_so_and_where_adb_is(fake_android, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "mnas_pred", "devices", "--adb", fake_android.adb],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "no phones attached" in p.stdout and "USB debugging" in p.stdout
+    assert f"adb: {fake_android.adb} (found via --adb)" in p.stdout
+    from device_profiler import list_devices
+
+    adb_rows = [r for r in list_devices(adb=fake_android.adb) if r["kind"] == "adb"]
+    assert [(r["id"], r["state"], r["adb_found_via"]) for r in adb_rows] == [("", "no phones attached", "--adb")]
 
 
 def test_list_adb_devices(fake_android):

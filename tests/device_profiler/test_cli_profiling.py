@@ -57,6 +57,7 @@ def test_profile_resume_and_export(tmp_path):
     for key in ("device", "arch", "latency_ms", "latency_p10_ms", "latency_p90_ms"):
         assert key in lines[0]
     assert lines[0]["layers"][0]["name"] == "stem" and lines[0]["layers"][0]["latency_ms"] > 0
+    assert run("measurements", "--db", str(db), "--json").stdout == res.stdout  # --json like every command
     for fmt, reader in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
         res = run("measurements", "--db", str(db), "--format", fmt, "--out", str(tmp_path / f"m.{fmt}"))
         assert res.returncode == 0, res.stderr
@@ -64,6 +65,25 @@ def test_profile_resume_and_export(tmp_path):
         assert len(frame) == 3 and list(frame["arch"]) == [r[1] for r in stored]
     res = run("measurements", "--db", str(db), "--format", "table")
     assert res.returncode == 0 and "3 measurements" in res.stdout
+
+
+def test_progress_in_a_log_file_is_one_line_per_model_as_it_happens(tmp_path):
+    """Output to a file or pipe: no progress bar that shows only at the end, but a flushed line per
+    model on stdout (stderr stays for the one-line error of a failed run)."""
+    proc = subprocess.Popen([*CLI, *PROFILE, "-n", "2", "--resolution", "32", "--drift-every", "0",
+                             "--db", str(tmp_path / "m.db")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        first = proc.stdout.readline()
+        assert proc.poll() is None, first  # read while the second model is still being measured
+        rest, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and err == "", err
+    assert first.startswith("profiling 1/2: last ") and " ms (p10-p90 " in first and "elapsed, eta " in first, first
+    assert rest.startswith("profiling 2/2: last ") and rest.splitlines()[0].endswith("elapsed, done"), rest
+    assert "2 measured, 0 already in the store" in rest  # then the summary
+    assert "\r" not in first + rest and "\x1b" not in first + rest  # no bar redraws, no colour codes
 
 
 def wait_for_rows(db, n, proc, deadline_s=180):
@@ -107,8 +127,12 @@ def test_interrupted_run_keeps_what_it_measured_and_resumes(tmp_path, sig, code)
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_devices_lists_the_local_cpu():
-    res = run("devices", "--json", "--ssh", "pi@board")
+def test_devices_lists_the_local_cpu(tmp_path):
+    # --adb: a real adb (the adbutils package ships one) would start a server that outlives the test
+    no_adb = tmp_path / "adb"
+    no_adb.write_text("#!/bin/sh\nexit 1\n")
+    no_adb.chmod(0o755)
+    res = run("devices", "--json", "--ssh", "pi@board", "--adb", str(no_adb))
     assert res.returncode == 0, res.stderr
     devices = json.loads(res.stdout)
     assert devices[0]["kind"] == "local" and devices[0]["state"] == "ready"
@@ -122,6 +146,7 @@ def test_devices_lists_the_local_cpu():
         (["measurements", "--db", "notes.txt"], "not a measurement database"),
         (["measurements", "--db", "m.db", "--format", "xml"], "unknown format 'xml'"),
         (["measurements", "--db", "m.db", "--format", "parquet"], "needs an output file"),
+        (["measurements", "--db", "m.db", "--format", "csv", "--json"], "--json and --format csv ask for two formats"),
         (["profile-device", "--serial", "X", "--ssh", "h", "--db", "p.db"], "choose one device"),
         (["profile-device", "--db", "adir", "-n", "1"], "is a directory"),
         (["profile-device", "--db", "notes.txt", "-n", "1"], "not a measurement database"),

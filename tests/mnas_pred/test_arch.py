@@ -72,3 +72,24 @@ def test_values_outside_the_space_are_rejected_by_the_space_not_the_format():
     with pytest.raises(ArchitectureError, match=r"block 5: 'c112' is outside this search space; block 5 allows 72, 96, 120"):
         space.validate(arch)
     assert space.contains("mobilenetv2")
+
+
+@pytest.mark.parametrize("old, new", [("mbconv6_k3_r2_c24", "mbconv7_k3_r2_c24"), ("c96_s1_se0", "c96_s1_se0.5")])
+def test_format_accepts_other_expansions_and_se_ratios_but_the_default_space_refuses_them(old, new):
+    # the format expresses what other tables hold (design: expansions other than 3 and 6);
+    # whether a search could produce the network is the space's question
+    text = REFERENCES["mobilenetv2"].replace(old, new, 1)
+    arch = parse_arch(text)
+    assert arch.to_string() == text
+    bad = new.split("_")[0] if new.startswith("mbconv") else "se0.5"
+    with pytest.raises(ArchitectureError, match=f"'{bad}' is outside this search space"):
+        SearchSpace.default().validate(arch)
+
+
+@pytest.mark.parametrize("typed, meant", [("mnasnet_a1", "mnasnet-a1"), ("MobileNet_V2", "mobilenetv2"),
+                                          ("mnasnetb1", "mnasnet-b1")])
+def test_a_misspelt_reference_name_gets_the_reference_suggested(typed, meant):
+    with pytest.raises(ArchitectureError) as e:
+        parse_arch(typed)
+    assert f"did you mean the named reference '{meant}'" in str(e.value)
+    assert "tokens" not in str(e.value)

@@ -51,13 +51,21 @@ def test_arch_info_table():
     res = run("arch-info", "mobilenetv2")
     assert res.returncode == 0
     assert "3,504,872" in res.stdout
-    assert "inside the search space" in res.stdout
+    assert "inside the default search space" in res.stdout
+
+
+def test_arch_info_says_when_a_string_is_outside_the_default_space():
+    text = REFERENCES["mobilenetv2"].replace("mbconv6_k3_r2_c24", "mbconv7_k3_r2_c24", 1)
+    res = run("arch-info", text)
+    assert res.returncode == 0, res.stderr
+    assert "outside the default search space (block 2: 'mbconv7' is outside this search space)" in res.stdout
 
 
 def test_sample_is_seeded_and_parseable():
     a = run("sample", "-n", "5", "--seed", "3").stdout.split()
     assert a == run("sample", "-n", "5", "--seed", "3").stdout.split()
     assert a == [x.to_string() for x in SearchSpace.default().sample(5, seed=3)]
+    assert json.loads(run("sample", "-n", "5", "--seed", "3", "--json").stdout) == a
 
 
 def test_export_writes_a_model_onnxruntime_loads(tmp_path):

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
+from mnas_pred.arch import REFERENCES
 from mnas_pred.cli import main
 from mnas_pred.errors import MnasPredError
 from mnas_pred.space import SearchSpace
@@ -54,6 +55,27 @@ def test_file_is_json_text_and_round_trips(saved_predictor, tmp_path):
     archs = SearchSpace.default().sample(5, seed=0)
     for name in pf.predictors:
         np.testing.assert_allclose(again.predictors[name].predict(archs), pf.predictors[name].predict(archs), rtol=1e-12)
+
+
+def test_file_keeps_only_what_prediction_reads_and_predicts_bit_identically(pixel3_data, tmp_path):
+    from predictors.workflow import fit_predictor
+
+    from .conftest import SMALL_PARAMS
+
+    pf, _ = fit_predictor(pixel3_data, "lgbm", SearchSpace.default(), folds=0, params=SMALL_PARAMS["lgbm"],
+                          baselines=["rf"])
+    path = save_predictor(pf, tmp_path / "p.pred")
+    text = path.read_text()
+    for unused in ("feature_importances:", "parameters:"):
+        assert unused not in text
+    booster = json.loads(text)["payload"]["predictors"]["lgbm"]["layer_model"]["members"][0]["booster"]
+    stats = [line.split("=", 1)[1] for line in booster.split("\n") if line.startswith(("split_gain=", "leaf_count="))]
+    assert stats and all(set(v.split()) <= {"0"} for v in stats)  # training statistics: zeros
+    assert "\n" not in text.strip()  # one line of compact JSON (LightGBM's newlines are escaped)
+    loaded = load_predictor(path)
+    archs = SearchSpace.default().sample(50, seed=4)
+    for name in ("lgbm", "rf"):
+        np.testing.assert_array_equal(loaded.predictors[name].predict(archs), pf.predictors[name].predict(archs))
 
 
 def test_token_queries_match_string_queries(saved_predictor):
@@ -104,15 +126,27 @@ def test_predict_json(saved_predictor, capsys):
     code, out, _ = cli(capsys, "predict", saved_predictor, ARCH, "mobilenetv2", "--json")
     assert code == 0
     res = json.loads(out)
-    assert [p["arch"] for p in res["predictions"]][0].startswith("sepconv")
+    assert [p["name"] for p in res["predictions"]] == [ARCH, "mobilenetv2"]  # as typed
+    assert [p["arch"] for p in res["predictions"]] == [REFERENCES[ARCH], REFERENCES["mobilenetv2"]]
     for p in res["predictions"]:
         assert 0 < p["low_ms"] <= p["latency_ms"] <= p["high_ms"]
+
+
+def test_predict_table_shows_the_names_typed_and_whole_strings(saved_predictor, capsys):
+    code, out, _ = cli(capsys, "predict", saved_predictor, ARCH, "mobilenetv2", REFERENCES["mnasnet-b1"])
+    assert code == 0
+    rows = [line for line in out.splitlines() if "│" in line]
+    assert any(f"│ {ARCH} " in r for r in rows) and any("│ mobilenetv2 " in r for r in rows)
+    assert "…" not in out  # nothing ellipsized
+    assert REFERENCES["mnasnet-b1"] in "".join(r.split("│")[1].strip() for r in rows)  # folded, not cut
 
 
 def test_evaluate_predictor_json_and_other_device_warning(saved_predictor, fbnet_csv, capsys):
     code, out, err = cli(capsys, "evaluate-predictor", saved_predictor, "--measurements", fbnet_csv, "--device", "raspi4", "--json")
     assert code == 0
-    assert "warning:" in err and "pixel3" in err
+    assert "warning:" in err and "pixel3" in err and "trained on" not in err  # raspi4 rows of the file: not seen
+    code, out, err = cli(capsys, "evaluate-predictor", saved_predictor, "--measurements", fbnet_csv, "--device", "pixel3", "--json")
+    assert code == 0 and f"warning: the predictor was trained on {fbnet_csv} too" in err
     res = json.loads(out)
     assert set(res["metrics"]["layer"]) == {"lgbm", "rf", "flops", "lut"}
     for m in res["metrics"]["layer"].values():
@@ -171,3 +205,27 @@ def test_empty_database_is_exit_2(tmp_path, capsys):
     code, _, err = cli(capsys, "fit-predictor", "--db", db, "--out", tmp_path / "x.pred")
     assert_one_line_error(code, err, "no measurements")
     assert not (tmp_path / "x.pred").exists()
+
+
+def test_evaluate_predictor_scores_only_networks_it_was_not_trained_on(store_data, cpu_store, tmp_path, capsys):
+    from predictors.workflow import fit_predictor
+
+    from .conftest import SMALL_PARAMS
+
+    keys = sorted(store_data.models["model_key"].unique())
+    pf, _ = fit_predictor(store_data.subset_models(keys[:8]), "lgbm", SearchSpace.default(), folds=0,
+                          params=SMALL_PARAMS["lgbm"], baselines=[])
+    path = save_predictor(pf, tmp_path / "eight.pred")
+    hashes = json.loads(path.read_text())["payload"]["training_data"]["arch_sha256"]
+    assert len(hashes) == 8 and all(len(h) == 64 and int(h, 16) >= 0 for h in hashes)
+
+    code, out, err = cli(capsys, "evaluate-predictor", path, "--db", cpu_store, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["overlap"] == {"networks": 12, "in_training_data": 8, "checked": True, "shared_sources": []}
+    assert res["metrics"]["model"]["lgbm"]["n"] == 4  # scored on the 4 it has not seen
+    assert "warning: 8 of 12 networks of this data were in the predictor's training data; the metrics are on the other 4" in err
+
+    full, _ = fit_predictor(store_data, "lgbm", SearchSpace.default(), folds=0, params=SMALL_PARAMS["lgbm"], baselines=[])
+    code, out, err = cli(capsys, "evaluate-predictor", save_predictor(full, tmp_path / "all.pred"), "--db", cpu_store)
+    assert code == 0 and "warning: all 12 networks of this data were in the predictor's training data" in err

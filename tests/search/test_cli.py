@@ -35,6 +35,38 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "o").exists()  # nothing started
 
 
+def test_a_db_that_is_not_a_measurement_database_is_refused_before_training(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n" * 100)
+    start = time.perf_counter()
+    assert main(["search", "--out", str(tmp_path / "o"), "--target-ms", "5", "--db", str(notes)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"'{notes}' is not a measurement database" in err and len(err.splitlines()) == 1
+    assert time.perf_counter() - start < 20 and not (tmp_path / "o").exists()  # nothing trained or written
+    assert notes.read_text() == "my notes\n" * 100
+
+
+def test_ctrl_c_in_the_first_update_says_resume_and_keeps_the_trained_candidate(tmp_path):
+    args = ["search", "--out", str(tmp_path / "o"), *CHEAP, "--samples", "2", "--batch-size", "2", "--train-limit", "60",
+            "--train-resolution", "8", "--export-top", "0", "--no-references"]
+    proc = subprocess.Popen([sys.executable, "-m", "mnas_pred", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # plain progress lines: the output is a pipe
+            if "update 1/1: training candidates (1/2 done)" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"error: interrupted; the search is checkpointed in {tmp_path / 'o'} (finished "
+                                        "updates, and the candidates already trained): repeat the command with "
+                                        "--resume to continue"]
+    # what --resume continues from (the resumed search itself: tests/search/test_search.py)
+    assert (tmp_path / "o" / "checkpoint.npz").is_file() and _count_lines(tmp_path / "o" / "accuracy_cache.jsonl") == 2
+
+
 def test_unreadable_predictor_file_is_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.pred"
     bad.write_text("not a predictor")

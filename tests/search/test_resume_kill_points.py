@@ -24,10 +24,12 @@ ARGS = ["--target-ms", "8", "--accuracy", "analytic", "--latency", "analytic", "
         "--refit-threshold", "0.01", "--export-top", "1", "--resolution", "32", "--seed", "3", "--no-references",
         "--json"]
 
-# (phase, n): the n-th time the run reaches the phase. Update 1 has no checkpoint before it, so
-# the kills are in update 2 (its first accuracy is the 3rd, its measurements the 3rd and 4th,
-# its refit the 2nd), plus one after the last update, while the results are written.
+# (phase, n): the n-th time the run reaches the phase. The kills are in update 2 (its first
+# accuracy is the 3rd, its measurements the 3rd and 4th, its refit the 2nd), plus one in update 1
+# (the checkpoint written before it makes even the first update resumable), plus one after the
+# last update, while the results are written.
 KILL_POINTS = [
+    ("accuracy-stored", 1),  # update 1: one candidate trained, nothing else done
     ("accuracy-stored", 3),  # training: one candidate of update 2 trained and cached, the other not
     ("trained", 2),  # every candidate of update 2 trained, no reward yet
     ("rewarded", 2),  # rewards computed and told to the controller, not re-validated

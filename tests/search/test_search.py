@@ -105,6 +105,43 @@ def test_out_dir_with_a_search_needs_resume(tmp_path):
         Search(_config(tmp_path / "empty"), resume=True)
 
 
+def test_interrupted_first_update_resumes_without_retraining(tmp_path):
+    """Ctrl-C while the first update trains: --resume continues it (what the interrupted message
+    says), keeps the candidates already trained, and gives the uninterrupted search."""
+    full = run_search(_config(tmp_path / "full", samples=16))
+    phases = []
+
+    def interrupt_at_second_candidate(what):
+        phases.append(what)
+        if what.endswith("(2/8 done)"):
+            raise KeyboardInterrupt
+
+    cut = Search(_config(tmp_path / "cut", samples=16))
+    cut.phase = interrupt_at_second_candidate
+    with pytest.raises(KeyboardInterrupt):
+        cut.run()
+    assert phases[0].startswith("reference networks: training and timing 3")
+    assert phases[1:] == [f"update 1/2: training candidates ({i}/8 done)" for i in range(3)]
+    assert not (tmp_path / "cut" / "history.csv").exists()
+    trained = (tmp_path / "cut" / "accuracy_cache.jsonl").read_text().splitlines()
+    assert len(trained) == 1 + 2  # a header line, then the 2 trained candidates
+
+    resumed = Search(_config(tmp_path / "cut", samples=16), resume=True)
+    seen = []
+    resumed.phase = seen.append
+    result = resumed.run()
+    assert _same(result.history, full.history)
+    assert seen[1] == "update 1/2: training candidates (0/6 done)"  # the 2 trained before are not trained again
+    assert "update 2/2: re-validation: measuring 2 candidates on the device" in seen
+
+
+def test_resume_in_a_folder_stopped_before_the_search_started_starts_it(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # Ctrl-C while the data loaded: no checkpoint yet
+    logs = []
+    result = run_search(_config(tmp_path, samples=8), resume=True, log=logs.append)
+    assert len(result.history) == 8 and any("starting the search from the beginning" in m for m in logs)
+
+
 def test_resume_can_extend_the_budget(tmp_path):
     run_search(_config(tmp_path / "a", samples=16))
     extended = run_search(_config(tmp_path / "a", samples=32), resume=True)
