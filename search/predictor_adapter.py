@@ -8,6 +8,12 @@ added included — starting from the loaded predictor where the kind supports it
 loaded model is the prior that the store's data corrects, which works from a handful of
 measurements). Each refit is written to ``refits/predictor-N.json`` in the results folder, and
 a resumed search loads the latest one.
+
+Every latency query of the search (rewards, optimistic re-validation scores, Pareto re-scoring)
+is a token lookup (:class:`predictors.lookup.LookupTable`, built once per predictor, search space
+and resolution from the current predictor: a refit builds a new one). It equals the per-layer
+path up to float rounding (tests/search/test_predictor_adapter.py). An architecture outside the
+search space (no tokens) goes through the per-layer path.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnas_pred.errors import MnasPredError
+from mnas_pred.errors import ArchitectureError, MnasPredError
 from mnas_pred.space import SearchSpace
 from search.latency import LatencyMeasurer, LatencyModel
 
@@ -34,13 +40,43 @@ class PredictorFileModel(LatencyModel):
         self.refit_index = refit_index
         self.device_key: str | None = None
 
+    @property
+    def table(self):
+        """The lookup table of the current predictor (built on first use, cached on the predictor file)."""
+        return self.pf.lookup_table(self.resolution, self.space)
+
+    def _tokens(self, archs) -> tuple[np.ndarray, list[int]]:
+        """Token rows of the architectures in the space, and the positions of those outside it."""
+        rows, outside = [], []
+        for i, a in enumerate(archs):
+            try:
+                rows.append(self.space.encode(a))
+            except ArchitectureError:
+                outside.append(i)
+        return np.array(rows, dtype=np.int64).reshape(len(rows), self.space.num_decisions), outside
+
+    def _query(self, archs, by_table, by_layers) -> tuple[np.ndarray, ...]:
+        """``by_table(tokens)`` for the architectures in the space, ``by_layers(archs)`` for the
+        others (both return a tuple of arrays), merged back in the order given."""
+        archs = list(archs)
+        tokens, outside = self._tokens(archs)
+        fast = by_table(tokens)
+        if not outside:
+            return tuple(np.asarray(v, dtype=np.float64) for v in fast)
+        slow = by_layers([archs[i] for i in outside])
+        inside = np.setdiff1d(np.arange(len(archs)), outside)
+        merged = tuple(np.empty(len(archs)) for _ in fast)
+        for m, f, s in zip(merged, fast, slow):
+            m[inside], m[outside] = f, s
+        return merged
+
     def predict(self, archs):
-        return np.asarray(self.pf.predictor.predict(list(archs), self.resolution, self.space.num_classes),
-                          dtype=np.float64)
+        return self._query(archs, lambda t: (self.table.predict(t),),
+                           lambda a: (self.pf.predictor.predict(a, self.resolution, self.space.num_classes),))[0]
 
     def predict_interval(self, archs, coverage=0.8):
-        low, high = self.pf.predictor.predict_interval(list(archs), coverage, self.resolution, self.space.num_classes)
-        return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        return self._query(archs, lambda t: self.table.predict_interval(t, coverage), lambda a: (
+            self.pf.predictor.predict_interval(a, coverage, self.resolution, self.space.num_classes)))
 
     def check_device(self, device: LatencyMeasurer, allow_other: bool = False, log=None) -> None:
         """Refuse (or, with ``allow_other``, note) a predictor fitted on another device model."""

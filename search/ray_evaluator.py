@@ -128,7 +128,12 @@ class RayEvaluator(Evaluator):
                 f"for one candidate (the largest has {cpus:g} CPUs, {gpus:g} GPUs)",
                 "lower --cpus-per-trial / --gpus-per-trial or add a larger node")
         self._spec_ref = ray.put(spec)
-        self._task = ray.remote(evaluate_candidate).options(
+        # A task with a GPU trains on it (spec.train.device is "cuda" then): Ray sets
+        # CUDA_VISIBLE_DEVICES to the task's GPU, which PyTorch reads once per process, so each
+        # GPU candidate gets a fresh worker process (max_calls=1, Ray's own default for GPU
+        # functions) instead of one still bound to another task's GPU.
+        remote = ray.remote(num_gpus=gpus_per_trial, max_calls=1) if gpus_per_trial > 0 else ray.remote
+        self._task = remote(evaluate_candidate).options(
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=max_retries, retry_exceptions=True,
             name="mnas-pred-candidate")
         self.max_retries = max_retries

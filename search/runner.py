@@ -17,8 +17,8 @@ history.csv           one row per candidate: step, arch, accuracy, predicted_lat
                       (the value the reward used: measured where there is one)
 pareto.csv            the accuracy–latency Pareto front over distinct architectures
 best/                 the best architectures by reward: ``rank-N.arch.txt``, ``rank-N.onnx`` (deployment
-                      resolution, trained proxy weights), ``rank-N.weights.npz`` (state dict as
-                      numpy arrays; load with :func:`load_weights`), ``best.json``
+                      resolution, trained proxy weights), ``rank-N.safetensors`` (the PyTorch state
+                      dict: ``safetensors.torch.load_file``, :mod:`search.weights`), ``best.json``
 revalidation.csv      every re-measured candidate: predicted vs measured, whether a refit followed
 references.jsonl      the reference networks' results and cost (:mod:`search.references`)
 reward.png pareto.png plots
@@ -34,7 +34,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ from mnas_pred.errors import MnasPredError
 from mnas_pred.files import atomic_write_bytes
 from mnas_pred.space import SearchSpace
 from search.accuracy import AccuracyCache, ProxyTrainer, TrainSettings, torch_threads
-from search.bounded_npz import read_npz
 from search.checkpoint import load_state, save_state
 from search.data import DataSpec, check_spec
 from search.evaluator import AccuracySpec, make_evaluator
@@ -63,9 +62,8 @@ from search.resume import changed_settings
 from search.reward import DEFAULT_ALPHA, DEFAULT_BETA, RewardFunction
 from search.state_schema import check_checkpoint_state, restore_errors
 from search.strategies import STRATEGIES, make_strategy
-
-#: Larger weight files are refused before inflating (the default space's largest network has ~10 MB).
-MAX_WEIGHTS_BYTES = 2 * 2**30
+from search.train_device import resolve_train_device
+from search.weights import load_weights, save_weights  # noqa: F401 - load_weights: public here too
 
 HISTORY_COLUMNS = ("step", "arch", "accuracy", "predicted_latency_ms", "measured_latency_ms", "reward",
                    "update", "latency_ms")
@@ -132,6 +130,8 @@ class SearchConfig:
             raise MnasPredError(f"unknown accuracy source '{self.accuracy}'", "use proxy or analytic")
         if self.accuracy == "proxy":
             check_spec(self.data)
+            self.train = replace(self.train, device=resolve_train_device(  # "auto" → the device it stands for
+                self.train.device, on_ray=self.ray_address is not None, gpus_per_trial=self.gpus_per_trial))
         if self.workers < 1:
             raise MnasPredError("--workers must be at least 1", "e.g. --workers 2")
         if self.ray_address is not None:
@@ -214,6 +214,7 @@ class Search:
         # folder is touched
         if isinstance(self.accuracy_eval, ProxyTrainer):
             self.accuracy_eval.data  # noqa: B018 - load now: a broken dataset fails here, in one line
+            self.accuracy_eval.cpu_if_unavailable = True  # references, export: a Ray driver may lack the workers' GPU
         model, device = self._latency_sources()
         if state is None:
             self._start_out_dir()
@@ -245,6 +246,7 @@ class Search:
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
             state = check_checkpoint_state(load_state(self.checkpoint_path), self.checkpoint_path)
+            state["config"].get("train", {}).setdefault("device", "cpu")  # checkpoints from before --train-device: CPU
             changed = changed_settings(state["config"], self.config.to_dict(), SearchConfig.RESUMABLE_CHANGES)
             if changed:
                 raise MnasPredError(
@@ -536,12 +538,12 @@ class Search:
                 model = build_model(arch, num_classes=num_classes, resolution=self.resolution)
             model = model.to(memory_format=torch.contiguous_format).eval()
             stem.with_suffix(".arch.txt").write_text(cand["arch"] + "\n")
-            save_weights(model, stem.with_suffix(".weights.npz"))
+            save_weights(model, stem.with_suffix(".safetensors"))
             with torch_threads(self.config.train.threads):
                 export_onnx(arch, stem.with_suffix(".onnx"), resolution=self.resolution, num_classes=num_classes,
                             model=model)
             entries.append({**cand, "rank": rank, "num_classes": num_classes, "resolution": self.resolution,
-                            "onnx": stem.with_suffix(".onnx").name, "weights": stem.with_suffix(".weights.npz").name})
+                            "onnx": stem.with_suffix(".onnx").name, "weights": stem.with_suffix(".safetensors").name})
         (folder / "best.json").write_text(json.dumps(entries, indent=2) + "\n")
 
 
@@ -551,22 +553,6 @@ def _write_csv(path: Path, rows: list[dict], columns) -> None:
     w.writeheader()
     w.writerows(rows)
     atomic_write_bytes(path, buf.getvalue().encode())
-
-
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """A state dict as a numpy ``.npz`` (no pickle, unlike ``torch.save``)."""
-    buf = io.BytesIO()
-    np.savez(buf, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
-    """Load weights written by :func:`save_weights` into a model built with
-    ``build_model(arch, num_classes)``."""
-    arrays = read_npz(path, max_entry_bytes=MAX_WEIGHTS_BYTES, max_total_bytes=MAX_WEIGHTS_BYTES,
-                      what=f"weights file '{path}'", fix="export the weights again")
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-    return model
 
 
 def run_search(config: SearchConfig, resume: bool = False, progress=None, log=None) -> SearchResult:

@@ -60,6 +60,13 @@ def test_predictor_search_revalidates_on_the_device_and_refits(profiled, tmp_pat
         rows = list(csv.DictReader(f))
     assert all(r["predicted_latency_ms"] for r in rows)
     assert sum(1 for r in rows if r["measured_latency_ms"]) >= 2
+    # after the refit (update 2) the search queries a table built from the refitted predictor
+    from predictors.io import load_predictor
+
+    refitted = load_predictor(out / "refits" / "predictor-1.json").predictor
+    last = [r for r in rows if r["update"] == "3"]
+    assert last and all(float(r["predicted_latency_ms"]) == pytest.approx(refitted.predict([r["arch"]], 64)[0], rel=1e-9)
+                        for r in last)
     ort.InferenceSession(str(out / "best" / "rank-1.onnx"), providers=["CPUExecutionProvider"])
 
 

@@ -45,7 +45,7 @@ KILL_POINTS = [
 ]
 
 COMPARED = ["history.csv", "pareto.csv", "revalidation.csv", "summary.json", "accuracy_cache.jsonl",
-            "measurements.jsonl", "best/best.json", "best/rank-1.arch.txt", "best/rank-1.weights.npz",
+            "measurements.jsonl", "best/best.json", "best/rank-1.arch.txt", "best/rank-1.safetensors",
             "best/rank-1.onnx"]
 
 
