@@ -139,7 +139,8 @@ def main(argv=None):
             _cli(["fit-predictor", "--db", str(db), "--out", str(pred)])
     space = SearchSpace.default()
     target = args.target_ms or _median_predicted_ms(pred, space)
-    base = dict(target_ms=target, samples=100_000, batch_size=args.batch_size, export_top=0,
+    # no reference networks: their training would spend each arm's wall-clock budget
+    base = dict(references=[], target_ms=target, samples=100_000, batch_size=args.batch_size, export_top=0,
                 train=TrainSettings(epochs=1), revalidate_every=args.revalidate_every,
                 revalidate_top=args.revalidate_top,
                 measure={"runs": args.runs, "warmup": args.warmup})

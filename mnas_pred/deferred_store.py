@@ -18,6 +18,8 @@ from mnas_pred.store import MeasurementStore
 def check_store_file(path: str | Path) -> None:
     """Refuse now a ``--db`` that exists and is not a measurement database (creates nothing)."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:  # writers take an empty file (``--db "$(mktemp)"``)
+        return
     if path.exists() or path.is_symlink():
         MeasurementStore(path, create=False).close()
 

@@ -9,6 +9,7 @@ network whose weights and activations (estimated from the analytic counts of
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -26,7 +27,10 @@ class Bound:
         if value is None:
             return
         name = option or self.option
-        if value < self.low or (self.high is not None and value > self.high):
+        # written as "not inside" so that NaN (every comparison False) is refused too; inf has no place
+        # in any of these settings either
+        inside = value >= self.low and (self.high is None or value <= self.high)
+        if not inside or (isinstance(value, float) and not math.isfinite(value)):
             span = f"from {self.low:,} to {self.high:,}" if self.high is not None else f"of at least {self.low:,}"
             raise MnasPredError(f"{name} {value:,} is out of range ({self.why})", f"give a value {span}")
 
@@ -69,6 +73,9 @@ BOUNDS: dict[str, Bound] = {
     "epochs": Bound("--epochs", 1, 1_000, "a proxy task trains for a few epochs"),
     "hidden_size": Bound("--hidden-size", 1, 4_096, "the controller's LSTM grows with its square"),
     "export_top": Bound("--export-top", 0, 1_000, "each exported model is trained again"),
+    "ppo_lr": Bound("--ppo-lr", 0.0, 10.0, "an Adam step above 10 only diverges the controller"),
+    "clip": Bound("--clip", 0.0, 10.0, "PPO's ratio clip is a fraction (0.1-0.3); beyond 10 nothing is clipped"),
+    "entropy_coef": Bound("--entropy-coef", 0.0, 100.0, "a larger entropy bonus drowns the reward"),
     "ppo_epochs": Bound("--ppo-epochs", 1, 1_000, "passes over one batch; more only overfit it"),
     "population_size": Bound("--population-size", 2, 100_000, "the population is filled with random samples first"),
     "tournament_size": Bound("--tournament-size", 1, 100_000, "at most the population"),

@@ -22,11 +22,16 @@ def network_hash(model_key: str) -> str:
     return hashlib.sha256(model_key.encode("utf-8")).hexdigest()
 
 
-def training_network_hashes(data: TrainingData) -> list[str]:
-    """Sorted hashes of the distinct networks in ``data`` (empty for per-layer CSVs)."""
+def training_network_hashes(data: TrainingData) -> list[str] | None:
+    """Sorted hashes of the distinct networks in ``data`` (empty for per-layer CSVs); ``None`` when
+    there are more than a predictor file may list (the overlap then goes unchecked, as for an
+    older file)."""
+    from predictors.schema import MAX_ARCH_HASHES
+
     if not data.has_models:
         return []
-    return sorted({network_hash(str(k)) for k in data.models["model_key"].unique()})
+    hashes = sorted({network_hash(str(k)) for k in data.models["model_key"].unique()})
+    return hashes if len(hashes) <= MAX_ARCH_HASHES else None
 
 
 @dataclass

@@ -69,9 +69,10 @@ class LatencyMeasurer(abc.ABC):
     def measure(self, arch: Architecture) -> float:
         """Measured latency (ms) of one architecture."""
 
-    def measure_with_spread(self, arch: Architecture) -> tuple[float, dict | None]:
+    def measure_with_spread(self, arch: Architecture, store: bool = True) -> tuple[float, dict | None]:
         """Latency and its spread over the timed runs (``p10_ms``, ``p90_ms``, ``cv``, ``runs``),
-        or ``None`` where the device gives no spread."""
+        or ``None`` where the device gives no spread. ``store=False`` keeps the measurement out of
+        the measurement store (reference networks: a refit must not learn from them)."""
         return self.measure(arch), None
 
     @abc.abstractmethod
@@ -169,7 +170,7 @@ class DeviceMeasurer(LatencyMeasurer):
     def measure(self, arch):
         return self.measure_with_spread(arch)[0]
 
-    def measure_with_spread(self, arch):
+    def measure_with_spread(self, arch, store=True):
         from device_profiler import DeviceError
         from device_profiler.protocol import measure_arch
 
@@ -178,7 +179,7 @@ class DeviceMeasurer(LatencyMeasurer):
                              device_info=self.info)
         except DeviceError as e:
             raise MnasPredError(f"measuring on {self.info.key} failed: {e.problem}", e.fix) from None
-        if self.store is not None:
+        if store and self.store is not None:
             self.store.add(self.info, arch.to_string(), self.resolution, self.settings, m)
         return float(m.latency_ms), {"p10_ms": float(m.latency_p10_ms), "p90_ms": float(m.latency_p90_ms),
                                      "cv": float(m.cv), "runs": len(m.samples_ms)}

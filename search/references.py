@@ -70,13 +70,13 @@ class ReferenceCache:
             lines = read_cache_lines(path, "reference cache")  # not UTF-8 or absurdly large: one line
             try:
                 header = json.loads(lines[0]) if lines else None
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 header = None
             if header == {"fingerprint": fingerprint}:
                 for line in lines[1:]:
                     try:
                         row = json.loads(line)
-                    except json.JSONDecodeError:
+                    except (json.JSONDecodeError, RecursionError):
                         break
                     if _valid(row):  # anything else (an edited or damaged line) is evaluated again
                         self.values[row["arch"]] = row
@@ -102,7 +102,7 @@ def _valid(row) -> bool:
     spread = row.get("latency_spread") if isinstance(row, dict) else None
     return (isinstance(row, dict) and isinstance(row.get("arch"), str) and _number(row.get("accuracy"))
             and _number(row.get("train_s")) and _number(row.get("measure_s"))
-            and (row.get("latency_ms") is None or _number(row["latency_ms"]))
+            and (row.get("latency_ms") is None or _number(row["latency_ms"]) and row["latency_ms"] > 0)
             and (spread is None or isinstance(spread, dict)
                  and all(_number(spread.get(k)) for k in ("p10_ms", "p90_ms", "cv"))))
 
@@ -135,7 +135,7 @@ def evaluate_references(names: list[str], accuracy: AccuracyEvaluator, oracle: L
                     measure_s = 0.0
                     if device is not None:
                         start = time.perf_counter()
-                        ms, spread = device.measure_with_spread(arch)
+                        ms, spread = device.measure_with_spread(arch, store=False)  # never refit on them
                         measure_s = time.perf_counter() - start
                     row = {"arch": key, "accuracy": acc, "latency_ms": ms, "latency_spread": spread,
                            "train_s": round(train_s, 3), "measure_s": round(measure_s, 3)}

@@ -23,7 +23,7 @@ def _identity(value):
         if p.is_file():
             return ("file", hashlib.sha256(p.read_bytes()).hexdigest())
         return ("path", str(p.resolve()))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in an edited checkpoint
         return ("path", value)
 
 

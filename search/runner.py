@@ -246,7 +246,8 @@ class Search:
                 raise MnasPredError(f"no checkpoint in '{self.out}' to resume from",
                                     "run without --resume to start a new search there")
             state = check_checkpoint_state(load_state(self.checkpoint_path), self.checkpoint_path)
-            state["config"].get("train", {}).setdefault("device", "cpu")  # checkpoints from before --train-device: CPU
+            if isinstance(state["config"].get("train"), dict):  # checkpoints from before --train-device trained on the CPU
+                state["config"]["train"].setdefault("device", "cpu")
             changed = changed_settings(state["config"], self.config.to_dict(), SearchConfig.RESUMABLE_CHANGES)
             if changed:
                 raise MnasPredError(

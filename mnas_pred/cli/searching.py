@@ -13,12 +13,22 @@ from rich.live import Live
 from rich.table import Table
 
 from mnas_pred.cli._app import CommandInterrupted, JsonOption, SpaceOption, app, console, print_json
-from mnas_pred.limits import check_local_threads, option_callback
+from mnas_pred.limits import BOUNDS, check_local_threads, option_callback
 
 _TRAIN = "Proxy training"
 _LAT = "Latency"
 _STRAT = "Strategy"
 _SCALE = "Scaling out"
+
+
+def _threads(option: str):
+    """A thread count anywhere (a Ray node's cores are its own): the cap of mnas_pred.limits."""
+
+    def callback(value: int) -> int:
+        BOUNDS["threads"].check(value, option)
+        return value
+
+    return callback
 
 
 def _local_cpus(option: str):
@@ -120,10 +130,10 @@ def search(
     seed: Annotated[int, typer.Option("--seed", callback=option_callback("seed"), help="Seed: the same seed and options give the same search.")] = 0,
     strategy: Annotated[str, typer.Option("--strategy", help="evolution (regularized; found the best architectures at 800 samples), ppo (MnasNet's LSTM controller; better at 200 samples or fewer), or random.", rich_help_panel=_STRAT)] = "evolution",
     hidden_size: Annotated[int, typer.Option("--hidden-size", callback=option_callback("hidden_size"), help="PPO: LSTM units.", rich_help_panel=_STRAT)] = 100,
-    ppo_lr: Annotated[float, typer.Option("--ppo-lr", min=0.0, help="PPO: Adam learning rate.", rich_help_panel=_STRAT)] = 0.005,
+    ppo_lr: Annotated[float, typer.Option("--ppo-lr", callback=option_callback("ppo_lr"), help="PPO: Adam learning rate.", rich_help_panel=_STRAT)] = 0.005,
     ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", callback=option_callback("ppo_epochs"), help="PPO: passes over each batch.", rich_help_panel=_STRAT)] = 8,
-    clip: Annotated[float, typer.Option("--clip", min=0.0, help="PPO: ratio clip epsilon.", rich_help_panel=_STRAT)] = 0.2,
-    entropy_coef: Annotated[float, typer.Option("--entropy-coef", min=0.0, help="PPO: entropy bonus weight.", rich_help_panel=_STRAT)] = 0.001,
+    clip: Annotated[float, typer.Option("--clip", callback=option_callback("clip"), help="PPO: ratio clip epsilon.", rich_help_panel=_STRAT)] = 0.2,
+    entropy_coef: Annotated[float, typer.Option("--entropy-coef", callback=option_callback("entropy_coef"), help="PPO: entropy bonus weight.", rich_help_panel=_STRAT)] = 0.001,
     baseline_decay: Annotated[float, typer.Option("--baseline-decay", min=0.0, max=1.0, help="PPO: EMA decay of the reward baseline (0: the batch mean).", rich_help_panel=_STRAT)] = 0.0,
     population_size: Annotated[int, typer.Option("--population-size", callback=option_callback("population_size"), help="Evolution: population (aging queue) size.", rich_help_panel=_STRAT)] = 32,
     tournament_size: Annotated[int, typer.Option("--tournament-size", callback=option_callback("tournament_size"), help="Evolution: tournament size.", rich_help_panel=_STRAT)] = 8,
@@ -137,7 +147,7 @@ def search(
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay.", rich_help_panel=_TRAIN)] = 4e-5,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of the training images held out for validation.", rich_help_panel=_TRAIN)] = 0.2,
     train_limit: Annotated[Optional[int], typer.Option("--train-limit", callback=option_callback("train_limit"), help="Train on at most this many images (cheaper proxy).", rich_help_panel=_TRAIN)] = None,
-    train_threads: Annotated[int, typer.Option("--train-threads", callback=_local_cpus("--train-threads"), help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
+    train_threads: Annotated[int, typer.Option("--train-threads", callback=_threads("--train-threads"), help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
     train_device: Annotated[str, typer.Option("--train-device", help="Where candidates train: auto (CUDA, then MPS, then CPU), cpu, cuda (mixed precision) or mps. On Ray: cuda when --gpus-per-trial > 0.", rich_help_panel=_TRAIN)] = "auto",
     workers: Annotated[int, typer.Option("--workers", callback=_local_cpus("--workers"), help="Candidates trained in parallel local processes (same results as 1).", rich_help_panel=_TRAIN)] = 1,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Train candidates as Ray tasks on this cluster: host:port of its head, 'auto' (the cluster this node belongs to) or 'local' (start one here). Needs `pip install 'mnas-pred\\[ray]'`.", rich_help_panel=_SCALE)] = None,
@@ -189,6 +199,8 @@ def search(
     device = ANALYTIC if latency == ANALYTIC else (f"adb:{serial}" if serial else f"ssh:{ssh}" if ssh else "local")
     if device == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores
+    if ray_address is None:  # candidates train here (a Ray node's cores are its own)
+        check_local_threads(train_threads, "--train-threads")
     strategy_options = {
         "ppo": {"hidden_size": hidden_size, "learning_rate": ppo_lr, "ppo_epochs": ppo_epochs, "clip": clip,
                 "entropy_coef": entropy_coef, "baseline_decay": baseline_decay},

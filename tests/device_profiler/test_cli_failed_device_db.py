@@ -6,6 +6,11 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
+from mnas_pred.deferred_store import DeferredStore, check_store_file
+from mnas_pred.errors import MnasPredError
+
 CLI = [sys.executable, "-m", "mnas_pred", "profile-device", "-n", "1", "--resolution", "64"]
 
 
@@ -45,3 +50,19 @@ def test_unreachable_board_creates_no_database_and_keeps_an_existing_one(tmp_pat
     assert p.returncode == 2 and existing.read_bytes() == before
     with sqlite3.connect(existing) as c:
         assert c.execute("SELECT name FROM schema_version").fetchone() == ("mnas-pred-measurements",)
+
+
+
+def test_an_empty_existing_file_is_accepted_as_a_new_database(tmp_path):
+    # `--db "$(mktemp)"`: the early check must agree with the store, which writes a schema into a 0-byte file
+    db = tmp_path / "empty.db"
+    db.write_bytes(b"")
+    check_store_file(db)
+    with DeferredStore(db) as store:
+        assert store.count() == 0
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    with pytest.raises(MnasPredError, match="not a measurement database"):
+        check_store_file(text)
+    assert text.read_text() == "not a database\n"
