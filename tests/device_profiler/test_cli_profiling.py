@@ -12,6 +12,8 @@ import time
 import pandas as pd
 import pytest
 
+from tests.signals import default_sigint
+
 CLI = [sys.executable, "-m", "mnas_pred"]
 # Small and fast: the protocol is the same at any size (tests of the numbers are in the bench).
 PROFILE = ["profile-device", "--resolution", "64", "--runs", "10", "--warmup", "2", "--profile-runs", "2"]
@@ -104,7 +106,8 @@ def wait_for_rows(db, n, proc, deadline_s=180):
 def test_interrupted_run_keeps_what_it_measured_and_resumes(tmp_path, sig, code):
     db = tmp_path / "m.db"
     args = [*PROFILE, "-n", "7", "--db", str(db), "--seed", "3"]
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     wait_for_rows(db, 3, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)

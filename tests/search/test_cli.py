@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mnas_pred.cli import main
+from tests.signals import default_sigint
 
 # real training, kept cheap: 200 digits at 16x16, one epoch, analytic stand-in latency
 CHEAP = ["--target-ms", "8", "--dataset", "digits", "--train-resolution", "16", "--train-limit", "200",
@@ -47,10 +48,10 @@ def test_a_db_that_is_not_a_measurement_database_is_refused_before_training(tmp_
 
 
 def test_ctrl_c_in_the_first_update_says_resume_and_keeps_the_trained_candidate(tmp_path):
-    args = ["search", "--out", str(tmp_path / "o"), *CHEAP, "--samples", "2", "--batch-size", "2", "--train-limit", "60",
-            "--train-resolution", "8", "--export-top", "0", "--no-references"]
+    args = ["search", "--out", str(tmp_path / "o"), *CHEAP, "--samples", "2", "--batch-size", "2", "--train-limit", "300",
+            "--train-resolution", "16", "--export-top", "0", "--no-references"]  # the 2nd candidate outlasts the signal
     proc = subprocess.Popen([sys.executable, "-m", "mnas_pred", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         for line in proc.stdout:  # plain progress lines: the output is a pipe
             if "update 1/1: training candidates (1/2 done)" in line:
