@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
@@ -57,10 +57,10 @@ class PlainProgress:
         if left == 0:
             eta = "done"
         elif t["worked"]:
-            eta = f"eta {_duration(elapsed / t['worked'] * left)}"
+            eta = f"eta {duration(elapsed / t['worked'] * left)}"
         else:
             eta = "eta unknown"
-        self.console.print(f"{t['description']} {completed}/{t['total']}: {last}; {_duration(elapsed)} elapsed, {eta}",
+        self.console.print(f"{t['description']} {completed}/{t['total']}: {last}; {duration(elapsed)} elapsed, {eta}",
                            markup=False, highlight=False, soft_wrap=True)
         self.console.file.flush()
 

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mnas_pred.cli._app import CommandInterrupted, JsonOption, SpaceOption, app, console, print_json
+from mnas_pred.cli._progress import duration
 from mnas_pred.limits import BOUNDS, check_local_threads, option_callback
 
 _TRAIN = "Proxy training"
@@ -115,7 +116,7 @@ def _eta(p) -> str:
     left = p.samples_total - p.samples_done
     if left <= 0 or p.samples_done == 0:
         return "eta 0 s" if left <= 0 else "eta unknown"
-    return f"eta {p.elapsed_s / p.samples_done * left:.0f} s"
+    return f"eta {duration(p.elapsed_s / p.samples_done * left)}"  # the profiler's format
 
 
 @app.command()
