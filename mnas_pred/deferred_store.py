@@ -33,10 +33,6 @@ class DeferredStore:
         self.path = Path(path)
         self._store: MeasurementStore | None = None
 
-    @property
-    def opened(self) -> bool:
-        return self._store is not None
-
     def __getattr__(self, name: str):
         # only reached for attributes DeferredStore lacks: the store's own methods
         if name.startswith("_"):

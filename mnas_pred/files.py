@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,3 +21,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
             os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def append_json_line(path: str | os.PathLike, row) -> None:
+    """Append ``row`` as one JSON line and flush it to disk before returning: the caches of a
+    search (accuracy, measurements, references) lose at most the line a kill cuts off, which
+    their readers drop."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())

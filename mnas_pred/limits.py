@@ -100,12 +100,12 @@ def check_local_threads(threads: int, option: str = "--threads") -> None:
                             f"give a value from 1 to {cpus}")
 
 
-def option_callback(name: str):
-    """A typer callback that applies ``BOUNDS[name]`` to the option it is attached to."""
+def option_callback(name: str, option: str | None = None):
+    """A typer callback that applies ``BOUNDS[name]`` to the option it is attached to (named
+    ``option`` in the message when several options share one bound)."""
 
     def callback(value):
-        if value is not None:
-            BOUNDS[name].check(value)
+        BOUNDS[name].check(value, option)  # None ("not given") passes
         return value
 
     return callback

@@ -46,8 +46,6 @@ from mnas_pred.arch import (
     parse_op,
 )
 from mnas_pred.errors import ArchitectureError, MnasPredError, SearchSpaceError
-from mnas_pred.space_schema import SpaceFile
-from mnas_pred.validation import check_depth, validate
 
 #: MobileNetV2's base filters, layers and strides, block by block.
 MOBILENETV2_BLOCKS = ((16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1))
@@ -133,6 +131,9 @@ class SearchSpace:
         unknown = set(cfg) - known
         if unknown:
             raise bad(f"unknown key(s) {', '.join(sorted(str(k)[:40] for k in unknown))}")
+        from mnas_pred.space_schema import SpaceFile  # pydantic: loaded when a space file is read, not by --help
+        from mnas_pred.validation import validate
+
         try:
             validate(SpaceFile, cfg, "", "")
         except MnasPredError as e:  # "blocks.0.kernels.1: ..." -> "block 1: kernels.1: ..."
@@ -207,6 +208,8 @@ class SearchSpace:
             raise SearchSpaceError(f"cannot parse search space file '{path}': {str(e).splitlines()[0]}", "fix its syntax") from None
         except RecursionError:
             raise SearchSpaceError(f"search space file '{path}' is nested too deeply", "see `mnas-pred space --help` for the format") from None
+        from mnas_pred.validation import check_depth
+
         check_depth(cfg, f"search space file '{path}'", "see `mnas-pred space --help` for the format", max_depth=8)
         return cls.from_dict(cfg, source=str(path))
 

@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
+from mnas_pred.files import append_json_line
 from mnas_pred.limits import check
 from search.analytic import analytic_accuracy
 from search.data import DataSpec, ProxyData, load_proxy_data
@@ -255,7 +256,7 @@ class AccuracyCache:
             lines = read_cache_lines(self.path, what)
             try:
                 header = json.loads(lines[0]) if lines else None
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: a first line nested too deeply
                 raise MnasPredError(f"{what} '{self.path}' has a damaged first line",
                                     f"delete '{self.path}' (its candidates are trained again)") from None
             if header == {"fingerprint": fingerprint}:
@@ -276,10 +277,7 @@ class AccuracyCache:
     def put(self, arch: str, accuracy: float) -> None:
         self.values[arch] = float(accuracy)
         if self.path:
-            with open(self.path, "a") as f:
-                f.write(json.dumps({"arch": arch, "accuracy": float(accuracy)}) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            append_json_line(self.path, {"arch": arch, "accuracy": float(accuracy)})
 
     def __len__(self) -> int:
         return len(self.values)

@@ -22,7 +22,6 @@ the interrupted one saw.
 from __future__ import annotations
 
 import abc
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.errors import MnasPredError
+from mnas_pred.files import append_json_line
 from search.analytic import _unit_hash, analytic_latency_ms
 from search.killpoint import kill_point
 from search.state_schema import MeasurementRow, parse_cache_line, read_cache_lines
@@ -220,10 +220,7 @@ class MeasurementCache:
             self.spreads[arch] = row["spread"] = spread
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            append_json_line(self.path, row)
 
 
 def _relative_to(path: str, folder: Path) -> str:

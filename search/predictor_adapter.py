@@ -39,11 +39,15 @@ class PredictorFileModel(LatencyModel):
         self.original = original if original is not None else self.pf  # the prior of every refit
         self.refit_index = refit_index
         self.device_key: str | None = None
+        self._table = self._table_of = None  # the lookup table, and the predictor file it was built from
 
     @property
     def table(self):
-        """The lookup table of the current predictor (built on first use, cached on the predictor file)."""
-        return self.pf.lookup_table(self.resolution, self.space)
+        """The lookup table of the current predictor: built on first use and kept until a refit
+        replaces ``pf`` (asked on every query, so it must not rebuild the file's cache key each time)."""
+        if self._table_of is not self.pf:
+            self._table, self._table_of = self.pf.lookup_table(self.resolution, self.space), self.pf
+        return self._table
 
     def _tokens(self, archs) -> tuple[np.ndarray, list[int]]:
         """Token rows of the architectures in the space, and the positions of those outside it."""

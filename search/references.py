@@ -17,20 +17,20 @@ outside the search's random streams, so the search itself is the same with or wi
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from mnas_pred.arch import REFERENCES, parse_arch
 from mnas_pred.errors import MnasPredError
+from mnas_pred.files import append_json_line
 from search.accuracy import AccuracyEvaluator
 from search.latency import LatencyOracle
-from search.state_schema import read_cache_lines
+from search.state_schema import ReferenceRow, read_cache_lines
 
 DEFAULT_REFERENCES = ("mobilenetv2", "mnasnet-a1", "mnasnet-b1")
 DISPLAY_NAMES = {"mobilenetv2": "MobileNetV2", "mnasnet-a1": "MnasNet-A1", "mnasnet-b1": "MnasNet-B1"}
@@ -78,8 +78,11 @@ class ReferenceCache:
                         row = json.loads(line)
                     except (json.JSONDecodeError, RecursionError):
                         break
-                    if _valid(row):  # anything else (an edited or damaged line) is evaluated again
-                        self.values[row["arch"]] = row
+                    try:
+                        ReferenceRow.model_validate(row)
+                    except ValidationError:  # an edited or damaged line: that reference is evaluated again
+                        continue
+                    self.values[row["arch"]] = row
             else:
                 path.unlink()
         if not path.exists():
@@ -88,23 +91,7 @@ class ReferenceCache:
 
     def put(self, row: dict) -> None:
         self.values[row["arch"]] = row
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-
-
-def _valid(row) -> bool:
-    spread = row.get("latency_spread") if isinstance(row, dict) else None
-    return (isinstance(row, dict) and isinstance(row.get("arch"), str) and _number(row.get("accuracy"))
-            and _number(row.get("train_s")) and _number(row.get("measure_s"))
-            and (row.get("latency_ms") is None or _number(row["latency_ms"]) and row["latency_ms"] > 0)
-            and (spread is None or isinstance(spread, dict)
-                 and all(_number(spread.get(k)) for k in ("p10_ms", "p90_ms", "cv"))))
+        append_json_line(self.path, row)
 
 
 def evaluate_references(names: list[str], accuracy: AccuracyEvaluator, oracle: LatencyOracle, path: Path,

@@ -80,8 +80,9 @@ def check_checkpoint_state(state: Any, path: Path) -> dict:
     what, fix = f"checkpoint '{path}'", "start again without --resume (or restore the results folder from a copy)"
     check_depth(state, what, fix, MAX_JSON_DEPTH)
     validate(CheckpointState, state, what, fix)
-    if state["torch_rng"].size != _torch_rng_size():
-        raise MnasPredError(f"{what}: torch_rng has {state['torch_rng'].size} bytes, this torch uses {_torch_rng_size()}", fix)
+    expected = _torch_rng_size()
+    if state["torch_rng"].size != expected:
+        raise MnasPredError(f"{what}: torch_rng has {state['torch_rng'].size} bytes, this torch uses {expected}", fix)
     return state
 
 
@@ -121,9 +122,24 @@ class MeasurementRow(Strict):
     spread: Spread | None = None
 
 
+class ReferenceRow(Strict):
+    """A finished reference network (search.references.ReferenceCache)."""
+
+    arch: ArchString
+    accuracy: Annotated[Finite, Field(ge=0)]
+    latency_ms: Annotated[Finite, Field(gt=0, le=1e7)] | None = None  # None: predicted, not measured
+    latency_spread: Spread | None = None
+    train_s: Annotated[Finite, Field(ge=0)]
+    measure_s: Annotated[Finite, Field(ge=0)]
+
+
+def _cache_fix(path: Path) -> str:
+    return f"delete '{path}' (its entries are measured or trained again) or restore it from a copy"
+
+
 def read_cache_lines(path: Path, what: str) -> list[str]:
     """The lines of a cache file, or one error if it is not UTF-8 text or absurdly large."""
-    fix = f"delete '{path}' (its entries are measured or trained again) or restore it from a copy"
+    fix = _cache_fix(path)
     if os.path.getsize(path) > MAX_CACHE_BYTES:
         raise MnasPredError(f"{what} '{path}' is larger than {MAX_CACHE_BYTES >> 20} MiB", fix)
     try:
@@ -140,7 +156,7 @@ def parse_cache_line(line: str, schema: type[Strict], path: Path, lineno: int, w
         row = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    fix = f"delete '{path}' (its entries are measured or trained again) or restore it from a copy"
+    fix = _cache_fix(path)
     if not isinstance(row, dict):
         raise MnasPredError(f"{what} '{path}' line {lineno} is not a row ({type(row).__name__})", fix)
     return validate(schema, row, f"{what} '{path}' line {lineno}", fix)

@@ -31,6 +31,7 @@ every device.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -93,6 +94,7 @@ def torch_device(kind: str) -> torch.device:
     return torch.device(kind)
 
 
+@functools.cache  # asked once per training step: query the GPU once per device
 def amp_dtype(device: torch.device) -> torch.dtype | None:
     """Autocast dtype on CUDA (bfloat16 where supported, else float16); None elsewhere."""
     if device.type != "cuda":

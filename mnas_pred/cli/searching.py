@@ -14,22 +14,12 @@ from rich.table import Table
 
 from mnas_pred.cli._app import CommandInterrupted, JsonOption, SpaceOption, app, console, print_json
 from mnas_pred.cli._progress import duration
-from mnas_pred.limits import BOUNDS, check_local_threads, option_callback
+from mnas_pred.limits import check_local_threads, option_callback
 
 _TRAIN = "Proxy training"
 _LAT = "Latency"
 _STRAT = "Strategy"
 _SCALE = "Scaling out"
-
-
-def _threads(option: str):
-    """A thread count anywhere (a Ray node's cores are its own): the cap of mnas_pred.limits."""
-
-    def callback(value: int) -> int:
-        BOUNDS["threads"].check(value, option)
-        return value
-
-    return callback
 
 
 def _local_cpus(option: str):
@@ -148,7 +138,7 @@ def search(
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay.", rich_help_panel=_TRAIN)] = 4e-5,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of the training images held out for validation.", rich_help_panel=_TRAIN)] = 0.2,
     train_limit: Annotated[Optional[int], typer.Option("--train-limit", callback=option_callback("train_limit"), help="Train on at most this many images (cheaper proxy).", rich_help_panel=_TRAIN)] = None,
-    train_threads: Annotated[int, typer.Option("--train-threads", callback=_threads("--train-threads"), help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
+    train_threads: Annotated[int, typer.Option("--train-threads", callback=option_callback("threads", "--train-threads"), help="Threads per candidate's training (fixed, so results do not depend on the machine).", rich_help_panel=_TRAIN)] = 1,
     train_device: Annotated[str, typer.Option("--train-device", help="Where candidates train: auto (CUDA, then MPS, then CPU), cpu, cuda (mixed precision) or mps. On Ray: cuda when --gpus-per-trial > 0.", rich_help_panel=_TRAIN)] = "auto",
     workers: Annotated[int, typer.Option("--workers", callback=_local_cpus("--workers"), help="Candidates trained in parallel local processes (same results as 1).", rich_help_panel=_TRAIN)] = 1,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Train candidates as Ray tasks on this cluster: host:port of its head, 'auto' (the cluster this node belongs to) or 'local' (start one here). Needs `pip install 'mnas-pred\\[ray]'`.", rich_help_panel=_SCALE)] = None,

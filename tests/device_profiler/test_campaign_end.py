@@ -12,6 +12,8 @@ import re
 import subprocess
 import sys
 
+from tests.hostile import assert_refused
+
 SERIAL = "R5CT21LOST"
 
 
@@ -34,12 +36,6 @@ def _reconnect(fa) -> None:
     (fa.home / "devices.json").write_text(json.dumps(state))
 
 
-def _one_error_line(p: subprocess.CompletedProcess) -> str:
-    lines = p.stderr.strip().splitlines()
-    assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, (p.returncode, p.stderr)
-    return lines[0]
-
-
 def test_lost_phone_exits_2_with_one_line_and_the_rerun_finishes(fake_android, tmp_path):
     fa = fake_android
     fa.add_device(SERIAL)
@@ -52,7 +48,7 @@ def test_lost_phone_exits_2_with_one_line_and_the_rerun_finishes(fake_android, t
     # lost during the third model of four: the last two fail, fewer than the three in a row that stop a run
     fa.update(SERIAL, lose_after_shell=fa.shell_count(SERIAL) + setup + 1)
     p = _profile(fa, tmp_path, 4)
-    line = _one_error_line(p)
+    line = assert_refused(p.returncode, p.stderr)
     assert re.search(r"2 of 4 models failed .*; the others are stored in .*m\.db", line), line
     assert "re-run the same command" in line
     assert "0 measured, 2 already in the store, 2 failed" in p.stdout
@@ -60,7 +56,8 @@ def test_lost_phone_exits_2_with_one_line_and_the_rerun_finishes(fake_android, t
     # lost with more models left: three failures in a row stop the run, in one line with the counts
     _reconnect(fa)
     fa.update(SERIAL, lose_after_shell=fa.shell_count(SERIAL) + setup + 1)
-    line = _one_error_line(_profile(fa, tmp_path, 6))
+    p = _profile(fa, tmp_path, 6)
+    line = assert_refused(p.returncode, p.stderr)
     assert SERIAL in line and "stopped with 0 of 6 models measured in this run, 2 already stored, 3 failed, " \
                                "1 not tried" in line, line
     assert "re-run the same command: it measures only what is missing" in line
@@ -76,7 +73,7 @@ def test_search_on_a_phone_never_profiled_says_how_to_push_the_tools(fake_androi
     fa.add_device(SERIAL)
     p = _cli(fa, tmp_path, "search", "--target-ms", "5", "--serial", SERIAL, "--accuracy", "analytic",
              "--out", str(tmp_path / "o"), "--db", str(tmp_path / "s.db"))
-    line = _one_error_line(p)
+    line = assert_refused(p.returncode, p.stderr)
     assert "onnxruntime_perf_test is not in" in line
     assert f"mnas-pred profile-device --serial {SERIAL} --perf-test PATH --ort-lib PATH -n 1" in line
     assert "pass --perf-test" not in line  # search has no such option

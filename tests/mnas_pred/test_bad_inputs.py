@@ -20,6 +20,7 @@ import pytest
 from device_profiler import DeviceInfo, MeasureSettings
 from mnas_pred.limits import cpu_count
 from mnas_pred.store import MeasurementStore
+from tests.hostile import assert_refused
 from tests.mnas_pred.test_store import ARCHS, measurement
 
 DEVICE = DeviceInfo(key="local:lab:cpu", kind="local", model="Lab CPU")
@@ -89,17 +90,10 @@ def results(tmp_path_factory):
         return {i: (prepared[i][0], prepared[i][1], f.result()) for i, f in futures.items()}
 
 
-def assert_one_line(p: subprocess.CompletedProcess, fragment: str) -> None:
-    lines = p.stderr.strip().splitlines()
-    assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
-    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr[-2000:]
-    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{c}:{' '.join(a[:4])}" for c, a, _ in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(results, index):
     folder, before, p = results[index]
-    assert_one_line(p, CASES[index][2])
+    assert_refused(p.returncode, p.stderr, CASES[index][2])
     assert _snapshot(folder) == before  # nothing written into the user's files, nothing created
     assert not (folder / "search-out").exists()
 
@@ -136,7 +130,7 @@ def test_read_only_database_is_read_but_not_written(tmp_path, lock):
     p = _run(["measurements", "--db", str(db), "-f", "csv"], tmp_path)
     assert p.returncode == 0 and ARCHS[0] in p.stdout, p.stderr  # reading a read-only database works
     p = _run(["profile-device", "--db", str(db), "-n", "1"], tmp_path)
-    assert_one_line(p, "is read-only for this user")  # not "not a measurement database"
+    assert_refused(p.returncode, p.stderr, "is read-only for this user")  # not "not a measurement database"
     assert "make it writable" in p.stderr
     assert _snapshot(tmp_path) == before
 
@@ -147,7 +141,7 @@ def test_results_folder_without_write_permission(tmp_path, lock):
     lock(locked)
     p = _run(["search", "--target-ms", "5", "--out", str(locked / "run"), "--accuracy", "analytic", "--latency",
               "analytic", "--use-predictor", "analytic", "--samples", "2"], tmp_path)
-    assert_one_line(p, "permission denied")
+    assert_refused(p.returncode, p.stderr, "permission denied")
     assert "choose a location you may write" in p.stderr and not (locked / "run").exists()
 
 
