@@ -78,20 +78,28 @@ def measure(req: dict) -> dict:
         b, d = clock(), cpu_clock()
         samples.append((b - a) / 1e6)
         cpu.append((d - c) / 1e6)
-    del sess
-
-    profile_path, profile_warmup = None, int(req.get("profile_warmup", 2))
+    profile_path, calibration_path, profile_warmup = None, None, int(req.get("profile_warmup", 2))
     profile_on_cpu: list[float] = []
+    paired_ms: list[float] = []
+    calibration_on_cpu: list[float] = []
     if int(req.get("profile_runs", 0)) > 0:
         # A separate session: profiling adds overhead, so its runs never enter the end-to-end
-        # samples. Its first runs are warm-up and are dropped by the parser.
+        # samples. Each profiled run follows one unprofiled run of the end-to-end session
+        # (``paired_ms``): the pair sees the same machine state, which on a shared machine moves
+        # 10-15% within a second, so the profile can be related to the end-to-end value run by
+        # run. The first runs are warm-up and are dropped by the parser.
         # Runs during which the process was preempted do not count towards profile_runs (their
-        # node times include the wait; the parent drops them): up to 4x more runs are taken to
+        # node times include the wait; the parent drops them): up to 5x more runs are taken to
         # get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
         psess = _session(req["model"], threads, req["profile_prefix"])
         wanted, clean, cap = int(req["profile_runs"]), 0, profile_warmup + 5 * int(req["profile_runs"])
         min_on_cpu = float(req.get("min_on_cpu", 0.9))
         while len(profile_on_cpu) < cap and (len(profile_on_cpu) < profile_warmup + wanted or clean < wanted):
+            c, a = cpu_clock(), clock()
+            run(None, feeds)
+            b, d = clock(), cpu_clock()
+            # with one thread a preempted unprofiled run's CPU time is its run time without the wait
+            paired_ms.append((b - a) / 1e6 if d - c >= min_on_cpu * (b - a) or threads > 1 else (d - c) / 1e6)
             c, a = cpu_clock(), clock()
             psess.run(None, feeds)
             b, d = clock(), cpu_clock()
@@ -99,11 +107,27 @@ def measure(req: dict) -> dict:
             if len(profile_on_cpu) > profile_warmup and profile_on_cpu[-1] >= min_on_cpu:
                 clean += 1
         profile_path = psess.end_profiling()
+        del psess
+        if req.get("calibration_model"):
+            # The profiler's own per-node overhead, measured now, in this process: a model of
+            # trivial nodes whose profiled kernel time is nothing but that overhead.
+            csess = _session(req["calibration_model"], 1, req["profile_prefix"] + "_calibration")
+            cfeeds = _feeds(csess)
+            for _ in range(profile_warmup + int(req.get("calibration_runs", 20))):
+                c, a = cpu_clock(), clock()
+                csess.run(None, cfeeds)
+                b, d = clock(), cpu_clock()
+                calibration_on_cpu.append((d - c) / max(b - a, 1))
+            calibration_path = csess.end_profiling()
+    del sess
     return {
         "samples_ms": samples,
         "cpu_ms": cpu,
         "profile_on_cpu": profile_on_cpu,
         "profile_path": profile_path,
+        "paired_ms": paired_ms,
+        "calibration_path": calibration_path,
+        "calibration_on_cpu": calibration_on_cpu,
         "profile_warmup": profile_warmup,
         "affinity": affinity,
         "nice": niceness,

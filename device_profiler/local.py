@@ -21,9 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from device_profiler import trace
+import numpy as np
+
+from device_profiler import noise, trace
 from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
-from device_profiler.protocol import MIN_ON_CPU
+from device_profiler.protocol import MIN_ON_CPU, effective_samples
 
 WORKER = Path(__file__).with_name("_ort_worker.py")
 
@@ -212,8 +214,10 @@ class LocalDevice(Device):
             "model": str(onnx_path), "threads": settings.threads, "warmup": settings.warmup,
             "runs": settings.runs, "profile_runs": settings.profile_runs, "profile_warmup": 2,
             "profile_prefix": prefix, "cpus": cpus, "nice": self.nice, "min_on_cpu": MIN_ON_CPU,
+            "calibration_model": self._calibration_model() if settings.profile_runs else None,
         }
         proc = self._take_worker()
+        stat_before = noise.read_proc_stat()
         try:
             out, err = proc.communicate(json.dumps(request) + "\n", timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
@@ -223,6 +227,7 @@ class LocalDevice(Device):
         finally:
             self._standby = None
             self.prestart()  # the next model's worker warms up while the caller exports
+        machine = noise.machine_readings(stat_before, cpus)
         lines = [ln for ln in out.splitlines() if ln.strip()]
         result = json.loads(lines[-1]) if lines and proc.returncode == 0 else None
         if result is None or "error" in result or "samples_ms" not in result:
@@ -232,13 +237,9 @@ class LocalDevice(Device):
         node_events: list = []
         profiled_runs = dropped_profiled_runs = 0
         scaled = False
+        profile_meta: dict = {}
         if result.get("profile_path"):
-            profile = Path(result["profile_path"])
-            if not profile.is_absolute():
-                profile = Path(self.workdir) / profile
-            events = trace.load_trace(profile)
-            node_events, profiled_runs = trace.node_events(events, drop_first_runs=result["profile_warmup"])
-            profile.unlink(missing_ok=True)
+            node_events, profiled_runs, profile_meta = self._read_profile(result, settings)
             node_events, profiled_runs, dropped_profiled_runs, scaled = drop_preempted_runs(
                 node_events, profiled_runs, result.get("profile_on_cpu") or [], result["profile_warmup"],
                 settings.threads,
@@ -251,10 +252,67 @@ class LocalDevice(Device):
                 "affinity": result.get("affinity", cpus), "nice": result.get("nice"), "threads": settings.threads,
                 "worker_pid": result.get("pid"), "session_create_s": result.get("session_s"),
                 "cpu_ms": result.get("cpu_ms"), "preempted_profiled_runs": dropped_profiled_runs,
-                "profile_scaled_by_cpu_share": scaled,
+                "profile_scaled_by_cpu_share": scaled, **profile_meta, "machine": machine,
                 "ort_version": result.get("ort_version"),
             },
         )
+
+    def _calibration_model(self) -> str:
+        path = Path(self.workdir) / "profiler_calibration.onnx"
+        if not path.is_file():
+            path.write_bytes(trace.calibration_model())
+        return str(path)
+
+    def _trace_file(self, name: str) -> Path:
+        path = Path(name)
+        return path if path.is_absolute() else Path(self.workdir) / path
+
+    def _read_profile(self, result: dict, settings: MeasureSettings) -> tuple[list, int, dict]:
+        """Node events of the profiled runs, with the profiler's own per-node overhead (measured
+        on the calibration model in the same worker) removed and each run brought to the machine
+        state of this call's end-to-end runs (see :func:`device_profiler.trace.state_scale`).
+        Returns ``(events, runs, metadata)``; the metadata says how the raw profile relates to
+        the end-to-end runs."""
+        warmup = result["profile_warmup"]
+        profile = self._trace_file(result["profile_path"])
+        records, runs = trace.kernel_records(trace.load_trace(profile), drop_first_runs=warmup)
+        profile.unlink(missing_ok=True)
+        overhead = {"one_input": 0.0, "per_extra_input": 0.0, "runs": 0}
+        if result.get("calibration_path"):
+            calibration = self._trace_file(result["calibration_path"])
+            cal_records, _ = trace.kernel_records(trace.load_trace(calibration), drop_first_runs=warmup)
+            calibration.unlink(missing_ok=True)
+            on_cpu = result.get("calibration_on_cpu") or []
+            clean = {i for i, r in enumerate(on_cpu) if i >= warmup and r >= MIN_ON_CPU}  # absolute run indices
+            overhead = trace.overhead_from_calibration(cal_records, clean)
+        events = trace.subtract_overhead(records, overhead)
+        meta: dict = {"profiler_overhead_us": overhead}
+        paired = [float(x) for x in result.get("paired_ms") or []]
+        on_cpu = result.get("profile_on_cpu") or []
+        # run indices count the warm-up runs, as the events' do; paired_ms[i] preceded profiled run i
+        paired_by_run = {i: paired[i] for i in range(warmup, min(len(on_cpu), len(paired)))
+                         if on_cpu[i] >= MIN_ON_CPU or settings.threads > 1}
+        if paired_by_run:
+            e2e = float(np.median(effective_samples(result["samples_ms"], result.get("cpu_ms"), settings.threads)
+                                  or result["samples_ms"]))
+            raw_totals, totals = trace.run_totals_ms(records), trace.run_totals_ms(events)
+            ratios_raw = [raw_totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
+            ratios = [totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
+            meta["profile"] = {
+                "nodes_per_run": round(len(records) / max(runs, 1), 1),
+                "raw_sum_ms": round(float(np.median([raw_totals.get(r, 0.0) for r in paired_by_run])), 4),
+                "corrected_sum_ms": round(float(np.median([totals.get(r, 0.0) for r in paired_by_run])), 4),
+                "paired_e2e_ms": round(float(np.median(list(paired_by_run.values()))), 4),
+                "e2e_ms": round(e2e, 4),
+                # raw profile / unprofiled run of the same moment, and the same after the overhead
+                "paired_ratio_raw": round(float(np.median(ratios_raw)), 4),
+                "paired_ratio": round(float(np.median(ratios)), 4),
+                # machine speed during the profile relative to the end-to-end runs (1 = same)
+                "state_ratio": round(float(np.median(list(paired_by_run.values()))) / e2e, 4),
+            }
+            scale = trace.state_scale(paired_by_run, e2e)
+            events = [(n, op, dur * scale.get(r, 1.0), r) for n, op, dur, r in events]
+        return events, runs, meta
 
     def close(self) -> None:
         if self._standby is not None:
