@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from device_profiler import noise, trace
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler._base import Device
 from device_profiler.protocol import MIN_ON_CPU, effective_samples
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
 WORKER = Path(__file__).with_name("_ort_worker.py")
 

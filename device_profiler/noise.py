@@ -201,7 +201,7 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
     ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport`."""
     import tempfile
 
-    from device_profiler._base import MeasureSettings
+    from mnas_pred.records import MeasureSettings
     from device_profiler.protocol import _export_one_thread, effective_samples
 
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=0)
