@@ -38,7 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from device_profiler._base import Device
-from device_profiler.protocol import ProfileEvent, _DriftCheck, measure_arch, stopped_error
+from device_profiler.drift import DriftCheck
+from device_profiler.protocol import ProfileEvent, measure_arch, stopped_error
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 
@@ -187,7 +188,7 @@ class _Finished:
 
 def _worker(device: Device, info: DeviceInfo, work: _WorkQueue, out: queue.Queue, report: DeviceReport, *,
             settings: MeasureSettings, resolution: int, num_classes: int, retries: int,
-            max_consecutive_failures: int, drift: _DriftCheck | None) -> None:
+            max_consecutive_failures: int, drift: DriftCheck | None) -> None:
     key = info.key
     consecutive = 0
     error: DeviceError | None = None
@@ -317,7 +318,7 @@ def profile_many(
     by_key = {i.key: i for i in infos}
     threads = []
     for device, info, report in zip(devices, infos, reports):
-        drift = (_DriftCheck(device, drift_reference, drift_every, settings, resolution, num_classes, info)
+        drift = (DriftCheck(device, drift_reference, drift_every, settings, resolution, num_classes, info)
                  if drift_every > 0 else None)
         t = threading.Thread(
             target=_worker, name=f"profile-{info.key}", daemon=True,

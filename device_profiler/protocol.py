@@ -39,6 +39,7 @@ import numpy as np
 
 from device_profiler import trace
 from device_profiler._base import Device
+from device_profiler.drift import DriftCheck
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings, RawTiming
 
@@ -305,49 +306,6 @@ class ProfileReport:
         return d
 
 
-class _DriftCheck:
-    """Re-measures a fixed reference model (end to end only) at the start of a run and after
-    every ``every`` measured models. The ratio of its latency now to its first latency is the
-    machine's drift (thermal throttling, a neighbour's load); it is recorded with every
-    measurement (``run_metadata.drift_ratio``) so that consumers can correct or drop a period."""
-
-    def __init__(self, device: Device, reference: str, every: int, settings: MeasureSettings, resolution: int,
-                 num_classes: int, info: DeviceInfo):
-        self.device, self.reference, self.every, self.info = device, reference, every, info
-        self.settings = dataclasses.replace(settings, profile_runs=0)
-        self.resolution, self.num_classes = resolution, num_classes
-        self.baseline_ms: float | None = None
-        self.ratio: float | None = None
-        self.since = 0
-        self.history: list[dict] = []
-        self._tmp: tempfile.TemporaryDirectory | None = None
-        self._path: Path | None = None
-
-    def _measure(self, after: int) -> None:
-        if self._path is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="mnas-pred-reference-")
-            self._path = Path(self._tmp.name) / "reference.onnx"
-            _export_one_thread(self.reference, self._path, self.resolution, self.num_classes)
-        m = measure_onnx(self.device, self._path, self.settings, [], device_info=self.info)
-        if self.baseline_ms is None:
-            self.baseline_ms = m.latency_ms
-        self.ratio = m.latency_ms / self.baseline_ms
-        self.since = 0
-        self.history.append({"after_models": after, "latency_ms": m.latency_ms, "ratio": self.ratio})
-
-    def before_model(self, measured_so_far: int) -> None:
-        if self.baseline_ms is None or self.since >= self.every:
-            self._measure(measured_so_far)
-
-    def after_model(self, m: Measurement) -> None:
-        self.since += 1
-        m.metadata["drift_ratio"] = self.ratio
-
-    def close(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-
-
 def profile(
     device: Device,
     archs: Iterable,
@@ -368,14 +326,14 @@ def profile(
     same call resumes. A model that fails transiently is retried ``retries`` times, then
     recorded as failed; ``max_consecutive_failures`` failures in a row stop the run (the device
     is probably gone) by raising the last :class:`DeviceError`. ``drift_every`` > 0 re-measures
-    ``drift_reference`` after that many models and records the drift ratio (see ``_DriftCheck``)."""
+    ``drift_reference`` after that many models and records the drift ratio (see :class:`device_profiler.drift.DriftCheck`)."""
     from mnas_pred.arch import parse_arch
 
     settings = settings or MeasureSettings()
     archs = [parse_arch(a).to_string() for a in archs]
     info = device.info()
     report = ProfileReport(device=info, total=len(archs))
-    drift = (_DriftCheck(device, drift_reference, drift_every, settings, resolution, num_classes, info)
+    drift = (DriftCheck(device, drift_reference, drift_every, settings, resolution, num_classes, info)
              if drift_every > 0 else None)
     device.prestart()  # the local device's first worker starts while the first model is exported
     start = time.perf_counter()
