@@ -11,26 +11,19 @@ Two jobs:
   profiler would take it; their spread is the device's run-to-run noise, the floor under any
   predictor evaluated on that device's measurements.
 
-How the precision is derived (:func:`precision_ceiling`): a predictor that knew every network's
-true latency exactly would still be scored against *one* measurement of each test network, off
-by that measurement's noise. The share of held-out networks within ±10% can therefore be no
-higher than the share of single measurements within ±10% of the true value. Estimated two ways,
-and the lower one is reported: from the empirical per-process medians (their deviation from
-the median of all of them; heavy tails of a shared machine show here) and from a normal model
-with the robust spread ``sigma = 1.4826 * MAD`` of the log latencies (``P(|Z| <= ln 1.1 /
-sigma)``; shows what a longer check would see beyond the empirical share's resolution of
-1/n). The MAPE floor is the mean absolute deviation of single measurements from the median.
+How the precision is derived: :mod:`mnas_pred.noise_floor`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from mnas_pred.noise_floor import mape_floor, precision_ceiling, robust_sigma, sentence
 
 STEAL_WARN = 0.05  # a run set during which the VM lost more than this share of CPU time is flagged
 FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -138,46 +131,14 @@ class NoiseReport:
     machine: dict = field(default_factory=dict)  # steal, load during the check (local device)
 
     def sentence(self) -> str:
-        return (f"run-to-run spread {100 * self.spread:.1f}% ({self.processes} processes of {self.reference}, "
-                f"median {self.median_ms:.2f} ms): expect ±10% accuracy <= {100 * self.ceiling_within_10pct:.0f}%, "
-                f"±5% <= {100 * self.ceiling_within_5pct:.0f}%, MAPE >= {100 * self.mape_floor:.1f}%")
+        return sentence({"spread": self.spread, "ceiling_within_10pct": self.ceiling_within_10pct,
+                         "ceiling_within_5pct": self.ceiling_within_5pct, "mape_floor": self.mape_floor},
+                        f"{self.processes} processes of {self.reference}, median {self.median_ms:.2f} ms")
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["summary"] = self.sentence()
         return d
-
-
-def robust_sigma(values: list[float]) -> float:
-    """1.4826 * median absolute deviation of ``log(values)``: the standard deviation of the
-    relative noise, unmoved by a few outliers."""
-    logs = [math.log(v) for v in values if v > 0]
-    if len(logs) < 2:
-        return 0.0
-    mid = statistics.median(logs)
-    return 1.4826 * statistics.median(abs(x - mid) for x in logs)
-
-
-def precision_ceiling(process_medians: list[float], tolerance: float) -> float:
-    """The highest share of networks a perfect predictor can get within ``±tolerance`` when
-    each is scored against one measurement with this noise (see the module docstring)."""
-    if len(process_medians) < 2:
-        return 1.0
-    mid = statistics.median(process_medians)
-    empirical = sum(abs(v / mid - 1) <= tolerance for v in process_medians) / len(process_medians)
-    sigma = robust_sigma(process_medians)
-    if sigma <= 0:
-        return empirical
-    bound = math.log1p(tolerance) / sigma
-    normal = math.erf(bound / math.sqrt(2))
-    return min(empirical, normal)
-
-
-def mape_floor(process_medians: list[float]) -> float:
-    if len(process_medians) < 2:
-        return 0.0
-    mid = statistics.median(process_medians)
-    return statistics.fmean(abs(v / mid - 1) for v in process_medians)
 
 
 def summarize(device: str, reference: str, resolution: int, threads: int, medians: list[float], cvs: list[float],

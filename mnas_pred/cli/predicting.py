@@ -51,23 +51,30 @@ def fit_predictor(
     folds: Annotated[int, typer.Option("--folds", min=0, help="k-fold cross-validation by network (or by configuration for CSVs); 0 skips it.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and the models.")] = 0,
     space: SpaceOption = None,
+    drift_correction: Annotated[bool, typer.Option("--drift-correction/--no-drift-correction", help="Divide every stored latency by the machine's drift at the time (interpolated between the profiling campaign's reference runs); --no-drift-correction trains on the raw medians.")] = True,
     json_out: JsonOption = False,
 ) -> None:
     """Fit a latency predictor (and the flops/lut/rf baselines) on measurements, cross-validate
-    it, and write it as one JSON file."""
+    it, and write it as one JSON file. The report says how much the drift correction moved the
+    latencies and the accuracy the device's noise allows (from the reference runs)."""
     from predictors.workflow import fit_predictor_file
 
     if folds == 1:
         raise MnasPredError("--folds 1 cannot hold out anything", "use --folds 0 (no evaluation) or 2 or more")
     if report is not None and folds == 0:
         raise MnasPredError("--report needs the cross-validation that --folds 0 skips", "drop --folds 0 or --report")
-    result = fit_predictor_file(out, db, measurements or [], device, kind, report, init_from, folds, space, seed)
+    result = fit_predictor_file(out, db, measurements or [], device, kind, report, init_from, folds, space, seed,
+                                drift_correction)
     if json_out:
         print_json(result)
         return
     if result["evaluation"]:
         _print_metrics(result["evaluation"]["metrics"], f"{folds}-fold CV ({result['evaluation']['split']})")
     td = result["training_data"]
+    from predictors.workflow import quality_lines
+
+    for key, line in quality_lines(td.get("measurement_quality", {})).items():
+        console.print(f"{key}: {line}", markup=False, highlight=False)
     console.print(
         f"wrote {result['out']}: {kind} for device '{result['device'].get('name')}', trained on {td['n_layers']} layers"
         + (f" and {td['n_models']} networks" if td["n_models"] else "")
