@@ -17,7 +17,7 @@ from mnas_pred.errors import DeviceError, MnasPredError, from_os_error
 
 # Command modules register themselves on `app` when imported. Stage modules that are not
 # present yet (or whose optional dependencies are missing) are skipped.
-for _module in ("core", "profiling", "predicting", "searching"):
+for _module in ("core", "profiling", "checking", "predicting", "searching"):
     try:
         importlib.import_module(f"mnas_pred.cli.{_module}")
     except ModuleNotFoundError as _e:

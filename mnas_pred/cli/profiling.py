@@ -72,13 +72,28 @@ _PROGRESS_COLUMNS = (
 )
 
 
-def drift_sentence(worst: dict, every: int) -> str:
+def drift_sentence(worst: dict, every: int, history: list[dict] = ()) -> str:
     """The largest drift of the reference model, what it means and what was done about it."""
     return (f"drift of the reference model (MnasNet-B1, re-timed every {every} models): at most "
             f"{worst['ratio'] - 1:+.1%} (after {worst['after_models']} models), i.e. the device ran that much "
             f"{'slower' if worst['ratio'] >= 1 else 'faster'} than at the start (heat, other load); latencies are "
-            "stored as measured, not corrected, each with its drift ratio (run_metadata.drift_ratio in the "
-            "store); beyond a few percent, profile again into a new --db while the device is idle")
+            "stored as measured with the reference run they follow; exports give latency_corrected_ms beside "
+            "them (interpolated between reference runs) and fit-predictor trains on it"
+            + ("; reference runs marked slow (1.5x its best even after a pause): "
+               + ", ".join(f"after {d['after_models']} models" for d in slow) + " (flagged in drift_flag)"
+               if (slow := [d for d in history if d.get("slow")]) else ""))
+
+
+def campaign_noise_floor(drift: list[dict]) -> dict:
+    """The noise floor (:mod:`mnas_pred.noise_floor`) from a campaign's reference runs: the same
+    network timed in a fresh process every N models. Empty with fewer than 3 reference runs."""
+    from mnas_pred.noise_floor import noise_floor, sentence
+
+    refs = [d["latency_ms"] for d in drift]
+    if len(refs) < 3:
+        return {}
+    floor = noise_floor(refs)
+    return {**floor, "summary": sentence(floor, f"{len(refs)} reference runs of this campaign")}
 
 
 def _print_layer_ratios(r: dict) -> None:
@@ -154,6 +169,7 @@ def profile_device(
         "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
         "layer_sum_ratio": _ratio_summary(ratios),
         "drift": report.drift,
+        "noise_floor": campaign_noise_floor(report.drift),
     }
     if json_out:
         print_json(summary)
@@ -165,7 +181,10 @@ def profile_device(
         )
         if len(report.drift) > 1:
             worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
-            console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
+            console.print(drift_sentence(worst, drift_every, report.drift), markup=False, highlight=False)
+        if summary["noise_floor"]:
+            console.print(summary["noise_floor"]["summary"] + " (a dedicated 30 s check: mnas-pred check-device)",
+                          markup=False, highlight=False)
         _print_layer_ratios(summary["layer_sum_ratio"])
     _fail_if_incomplete(report.failed, report.total, db)
 
