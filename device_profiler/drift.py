@@ -28,6 +28,7 @@ from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 SLOW_FACTOR = 1.5
 RETRIES = 2
 PAUSE_S = (2.0, 5.0)
+REFERENCE_PROCESSES = 3
 
 
 class DriftCheck:
@@ -39,7 +40,9 @@ class DriftCheck:
                  num_classes: int, info: DeviceInfo, *, slow_factor: float = SLOW_FACTOR, retries: int = RETRIES,
                  pause_s: tuple[float, ...] = PAUSE_S):
         self.device, self.reference, self.every, self.info = device, reference, every, info
-        self.settings = dataclasses.replace(settings, profile_runs=0)
+        # three processes pooled: one reference run's level is then ~1.7x less noisy than a
+        # single process's, and it is the denominator of every correction after it
+        self.settings = dataclasses.replace(settings, profile_runs=0, repeats=max(settings.repeats, REFERENCE_PROCESSES))
         self.resolution, self.num_classes = resolution, num_classes
         self.slow_factor, self.retries, self.pause_s = slow_factor, retries, pause_s
         self.campaign = uuid.uuid4().hex[:12]

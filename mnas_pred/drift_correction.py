@@ -3,10 +3,13 @@
 A campaign (one ``profile-device`` run) times a reference network before its first model and
 after every N models (``device_profiler.drift``); each measurement records the reference run it
 follows (``reference`` k, its latency ``reference_ms`` L_k) and its position after it
-(``models_since`` j, 0-based). The machine's speed at measurement (k, j) is interpolated
-linearly between reference run k and reference run k+1:
+(``models_since`` j, 0-based). A reference run is itself one measurement, with the device's
+run-to-run noise (5-10% on a loaded 2-core VM): dividing by it raw would add that noise to every
+value it corrects. So each reference run's level S_k is the median of the reference runs k-2..k+2
+of the campaign (fewer at the ends), and the machine's speed at measurement (k, j) is
+interpolated linearly between S_k and S_{k+1}:
 
-    L(k, j) = L_k + (L_{k+1} - L_k) * (j + 1) / (n_k + 1)
+    L(k, j) = S_k + (S_{k+1} - S_k) * (j + 1) / (n_k + 1)
 
 where n_k is the number of measurements between the two reference runs. After the last
 reference run of a campaign L_k is held. The correction factor is ``L(k, j) / B``, B being the
@@ -28,6 +31,7 @@ import pandas as pd
 
 JUMP = 0.20
 SLOW = 1.5
+WINDOW = 2  # reference runs on each side in the running median
 COLUMNS = ("drift_campaign", "drift_reference", "drift_models_since", "drift_reference_ms", "drift_slow")
 
 
@@ -46,7 +50,9 @@ def add_drift_correction(frame: pd.DataFrame) -> pd.DataFrame:
             refs = g.drop_duplicates(["drift_campaign", "drift_reference"])["drift_reference_ms"]
             baseline[key if isinstance(key, tuple) else (key,)] = float(refs.median())
         for _campaign, g in df[has].groupby("drift_campaign", sort=False):
-            refs = g.drop_duplicates("drift_reference").set_index("drift_reference")["drift_reference_ms"].astype(float)
+            raw = g.drop_duplicates("drift_reference").set_index("drift_reference")["drift_reference_ms"].astype(float)
+            raw = raw.sort_index()
+            refs = raw.rolling(2 * WINDOW + 1, center=True, min_periods=1).median()
             sizes = g.groupby("drift_reference")["drift_models_since"].max() + 1
             slow_refs = set(g.loc[g["drift_slow"].fillna(False).astype(bool), "drift_reference"])
             for idx, row in g.iterrows():
@@ -56,8 +62,8 @@ def add_drift_correction(frame: pd.DataFrame) -> pd.DataFrame:
                 if k + 1 in refs.index:
                     nxt = refs[k + 1]
                     level = lk + (nxt - lk) * (j + 1) / (int(sizes[k]) + 1)
-                    if abs(nxt / lk - 1) > JUMP:
-                        reasons.append(f"reference moved {nxt / lk - 1:+.0%} around it")
+                    if abs(raw[k + 1] / raw[k] - 1) > JUMP:
+                        reasons.append(f"reference moved {raw[k + 1] / raw[k] - 1:+.0%} around it")
                 else:
                     level = lk
                 key = tuple(row[c] for c in group_keys)
