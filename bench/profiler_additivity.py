@@ -88,6 +88,10 @@ def read_store(db: Path) -> list[dict]:
     return out
 
 
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", action="append", required=True, help="LABEL=DIR: a source tree to run profile-device from")
@@ -141,9 +145,8 @@ def main() -> None:
     for r in report["runs"]:
         d = r["ratio"]
         pr, pc, st = (r.get(k, {}).get("median") for k in ("paired_ratio_raw", "paired_ratio", "state_ratio"))
-        f = (lambda v: "—" if v is None else f"{v:.3f}")
         lines.append(f"| {r['label']} | {r['threads']} | {d['median']:.3f} | {d['p10']:.3f} | {d['p90']:.3f} | {d['worst']:.3f} | "
-                     f"{d['within_5pct']}/{d['n']} | {d['within_15pct']}/{d['n']} | {f(pr)} | {f(pc)} | {f(st)} | "
+                     f"{d['within_5pct']}/{d['n']} | {d['within_15pct']}/{d['n']} | {_fmt(pr)} | {_fmt(pc)} | {_fmt(st)} | "
                      f"{r['load_before'][0]:.2f} -> {r['load_after'][0]:.2f} | {r['models_per_hour']} |")
     lines += ["", "ratio = per-layer sum (every profiled node, layers and between_layers) / end-to-end median of the "
               "same measurement. paired = profile / unprofiled run right before it (same machine state), raw and after "

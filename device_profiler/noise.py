@@ -162,8 +162,8 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
     ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport`."""
     import tempfile
 
-    from mnas_pred.records import MeasureSettings
     from device_profiler.protocol import _export_one_thread, effective_samples
+    from mnas_pred.records import MeasureSettings
 
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=0)
     info = device.info()

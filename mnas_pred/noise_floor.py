@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import statistics
 
-
 MIN_ROBUST = 10  # fewer values: the MAD and the empirical share are too coarse to use
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from mnas_pred.cli import main
+from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 from predictors.data import from_store, load_training_data
-from mnas_pred.space import SearchSpace
 from tests.mnas_pred.test_store import DEVICE, SETTINGS, measurement
 
 ARCHS = [a.to_string() for a in SearchSpace.default().sample(6, seed=7)]
