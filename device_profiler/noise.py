@@ -26,6 +26,7 @@ from pathlib import Path
 from mnas_pred.noise_floor import mape_floor, precision_ceiling, robust_sigma, sentence
 
 STEAL_WARN = 0.05  # a run set during which the VM lost more than this share of CPU time is flagged
+STEAL_REMEASURE = 0.10  # ... and above this share it is taken again (device_profiler.local)
 FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 

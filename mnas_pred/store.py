@@ -114,7 +114,8 @@ SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind 
        json_extract(m.run_metadata, '$.drift.reference_ms') AS drift_reference_ms,
        json_extract(m.run_metadata, '$.drift.slow') AS drift_slow,
        json_extract(m.run_metadata, '$.machine.steal') AS steal,
-       json_extract(m.run_metadata, '$.machine.load1') AS load1
+       json_extract(m.run_metadata, '$.machine.load1') AS load1,
+       json_extract(m.run_metadata, '$.machine.noisy') AS machine_noisy
 FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
 {where} ORDER BY m.id
 """
@@ -358,7 +359,8 @@ class MeasurementStore:
         settings (JSON), measured_at, duration_s; the drift correction beside the raw median
         (``latency_corrected_ms``, ``drift_factor``, ``drift_flag``: :mod:`mnas_pred.drift_correction`)
         and what it was computed from (``drift_*``), and the CPU steal share and load average
-        during the measurement (``steal``, ``load1``; local device)."""
+        during the measurement with what was off, if anything (``steal``, ``load1``,
+        ``machine_noisy``; local device)."""
         from mnas_pred.drift_correction import add_drift_correction
 
         df = add_drift_correction(self._frame(_MODELS_QUERY, device))

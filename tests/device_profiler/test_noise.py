@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,15 @@ def test_check_device_on_the_fake_phone(fake_android, capsys):
 def test_check_device_rejects_bad_input(capsys):
     assert main(["check-device", "--serial", "X", "--ssh", "h"]) == 2
     assert main(["check-device", "--min-processes", "1"]) == 2
+
+
+def test_local_device_remeasures_a_run_set_with_heavy_steal(onnx_models, monkeypatch):
+    from device_profiler import local
+    from mnas_pred.records import MeasureSettings
+
+    readings = iter([{"steal": 0.4, "noisy": "40% of the CPU time stolen by the hypervisor"}, {"steal": 0.0}])
+    monkeypatch.setattr(local.noise, "machine_readings", lambda before, cpus=None: next(readings))
+    with local.LocalDevice() as dev:
+        raw = dev.time_model(onnx_models[0].path, MeasureSettings(warmup=1, runs=3, profile_runs=2))
+        assert raw.metadata["machine"] == {"steal": 0.0, "remeasured_for_steal": 1}
+        assert not list(Path(dev.workdir).glob("profile_*.json"))  # nothing left behind
