@@ -85,24 +85,31 @@ def cpu_properties(cpus: list[int]) -> dict:
     return props
 
 
+MIN_CLEAN_RUNS = 3  # fewer clean profiled runs than this: use the preempted ones too (one thread)
+
+
 def drop_preempted_runs(node_events: list, runs: int, on_cpu: list[float], warmup: int, threads: int):
     """Leave out the profiled runs during which the worker was preempted: their node times
-    include the wait. When every run was preempted, keep the one that waited least and, with one
-    thread (all work on the measuring thread), scale its node times by its CPU share so that
-    they add up to its CPU time. Returns ``(events, runs, dropped, scaled)``."""
+    include the wait. On a machine so busy that fewer than ``MIN_CLEAN_RUNS`` runs were clean
+    (every 5 ms run preempted at a load of 6 on 2 cores), with one thread (all work on the
+    measuring thread) every preempted run is kept with its node times scaled by its CPU share,
+    so that they add up to its CPU time: the wait sits in one node of each run, a different one
+    each time, and the per-layer median over the runs leaves it out. With several threads the
+    CPU share says nothing about the wait: the least preempted run is kept as it is.
+    Returns ``(events, runs, dropped, scaled)``."""
     preempted = {i for i, r in enumerate(on_cpu) if r < MIN_ON_CPU and i >= warmup}
     if not preempted or len(on_cpu) <= warmup:
         return node_events, runs, 0, False
-    scaled = False
+    if runs - len(preempted) >= MIN_CLEAN_RUNS:
+        kept = [e for e in node_events if e[3] not in preempted]
+        return kept, runs - len(preempted), len(preempted), False
+    if threads == 1:
+        scaled = [(n, op, dur * on_cpu[r], r) if r in preempted else (n, op, dur, r) for n, op, dur, r in node_events]
+        return scaled, runs, 0, True
     if len(preempted) >= runs:
-        best = max(range(warmup, len(on_cpu)), key=lambda i: on_cpu[i])
-        preempted.discard(best)
-        if threads == 1:
-            share = on_cpu[best]
-            node_events = [(n, op, dur * share, r) if r == best else (n, op, dur, r) for n, op, dur, r in node_events]
-            scaled = True
+        preempted.discard(max(range(warmup, len(on_cpu)), key=lambda i: on_cpu[i]))
     kept = [e for e in node_events if e[3] not in preempted]
-    return kept, runs - len(preempted), len(preempted), scaled
+    return kept, runs - len(preempted), len(preempted), False
 
 
 class LocalDevice(Device):
@@ -258,10 +265,7 @@ class LocalDevice(Device):
         profile_meta: dict = {}
         if result.get("profile_path"):
             node_events, profiled_runs, profile_meta = self._read_profile(result, settings)
-            node_events, profiled_runs, dropped_profiled_runs, scaled = drop_preempted_runs(
-                node_events, profiled_runs, result.get("profile_on_cpu") or [], result["profile_warmup"],
-                settings.threads,
-            )
+            dropped_profiled_runs, scaled = profile_meta.pop("dropped"), profile_meta.pop("scaled")
         return RawTiming(
             samples_ms=[float(x) for x in result["samples_ms"]],
             node_events=node_events,
@@ -303,21 +307,24 @@ class LocalDevice(Device):
             on_cpu = result.get("calibration_on_cpu") or []
             clean = {i for i, r in enumerate(on_cpu) if i >= warmup and r >= MIN_ON_CPU}  # absolute run indices
             overhead = trace.overhead_from_calibration(cal_records, clean)
-        events = trace.subtract_overhead(records, overhead)
-        meta: dict = {"profiler_overhead_us": overhead}
-        paired = [float(x) for x in result.get("paired_ms") or []]
         on_cpu = result.get("profile_on_cpu") or []
+        raw_totals, nodes_per_run = trace.run_totals_ms(records), len(records) / max(runs, 1)
+        events, runs, dropped, scaled = drop_preempted_runs(trace.subtract_overhead(records, overhead), runs, on_cpu,
+                                                            warmup, settings.threads)
+        meta: dict = {"profiler_overhead_us": overhead, "dropped": dropped, "scaled": scaled}
+        paired = [float(x) for x in result.get("paired_ms") or []]
         # run indices count the warm-up runs, as the events' do; paired_ms[i] preceded profiled run i
-        paired_by_run = {i: paired[i] for i in range(warmup, min(len(on_cpu), len(paired)))
-                         if on_cpu[i] >= MIN_ON_CPU or settings.threads > 1}
+        # (with one thread a preempted unprofiled run counts with its CPU time)
+        kept_runs = {e[3] for e in events}
+        paired_by_run = {i: paired[i] for i in kept_runs if 0 <= i < len(paired)}
         if paired_by_run:
             e2e = float(np.median(effective_samples(result["samples_ms"], result.get("cpu_ms"), settings.threads)
                                   or result["samples_ms"]))
-            raw_totals, totals = trace.run_totals_ms(records), trace.run_totals_ms(events)
+            totals = trace.run_totals_ms(events)
             ratios_raw = [raw_totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
             ratios = [totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
             meta["profile"] = {
-                "nodes_per_run": round(len(records) / max(runs, 1), 1),
+                "nodes_per_run": round(nodes_per_run, 1),
                 "raw_sum_ms": round(float(np.median([raw_totals.get(r, 0.0) for r in paired_by_run])), 4),
                 "corrected_sum_ms": round(float(np.median([totals.get(r, 0.0) for r in paired_by_run])), 4),
                 "paired_e2e_ms": round(float(np.median(list(paired_by_run.values()))), 4),

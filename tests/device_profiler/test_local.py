@@ -109,13 +109,15 @@ def test_worker_uses_the_current_interpreter():
 def test_drop_preempted_profiled_runs():
     from device_profiler.local import drop_preempted_runs
 
-    # runs 0-1 are warm-up; run 3 was preempted (half its wall time on the CPU)
-    events = [("/stem/Conv", "Conv", 100.0, r) for r in range(2, 5)]
-    kept, runs, dropped, scaled = drop_preempted_runs(events, 3, [1.0, 1.0, 1.0, 0.5, 0.99], 2, 1)
-    assert [e[3] for e in kept] == [2, 4] and (runs, dropped, scaled) == (2, 1, False)
-    # every run preempted: the least preempted one is kept, scaled to its CPU time with one thread
-    kept, runs, dropped, scaled = drop_preempted_runs(events, 3, [1.0, 1.0, 0.4, 0.5, 0.3], 2, 1)
-    assert kept == [("/stem/Conv", "Conv", 50.0, 3)] and (runs, dropped, scaled) == (1, 2, True)
+    # runs 0-1 are warm-up; run 3 was preempted (half its wall time on the CPU); 4 clean runs remain
+    events = [("/stem/Conv", "Conv", 100.0, r) for r in range(2, 7)]
+    kept, runs, dropped, scaled = drop_preempted_runs(events, 5, [1.0, 1.0, 1.0, 0.5, 0.99, 1.0, 1.0], 2, 1)
+    assert [e[3] for e in kept] == [2, 4, 5, 6] and (runs, dropped, scaled) == (4, 1, False)
+    # too few clean runs, one thread: every run kept, the preempted ones scaled to their CPU time
+    events = events[:3]
+    kept, runs, dropped, scaled = drop_preempted_runs(events, 3, [1.0, 1.0, 0.4, 0.5, 1.0], 2, 1)
+    assert [e[2] for e in kept] == [40.0, 50.0, 100.0] and (runs, dropped, scaled) == (3, 0, True)
+    # several threads: CPU share says nothing; every run preempted: the least preempted one is kept
     kept, *_ = drop_preempted_runs(events, 3, [1.0, 1.0, 0.4, 0.5, 0.3], 2, 2)
-    assert kept == [("/stem/Conv", "Conv", 100.0, 3)]  # several threads: CPU share says nothing
+    assert kept == [("/stem/Conv", "Conv", 100.0, 3)]
     assert drop_preempted_runs(events, 3, [], 2, 1) == (events, 3, 0, False)  # no CPU times reported
