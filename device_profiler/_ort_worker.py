@@ -78,6 +78,7 @@ def measure(req: dict) -> dict:
         b, d = clock(), cpu_clock()
         samples.append((b - a) / 1e6)
         cpu.append((d - c) / 1e6)
+    phases = {"session": session_s, "timed": time.perf_counter() - t0 - session_s}
     profile_path, calibration_path, profile_warmup = None, None, int(req.get("profile_warmup", 2))
     profile_on_cpu: list[float] = []
     paired_ms: list[float] = []
@@ -89,10 +90,13 @@ def measure(req: dict) -> dict:
         # 10-15% within a second, so the profile can be related to the end-to-end value run by
         # run. The first runs are warm-up and are dropped by the parser.
         # Runs during which the process was preempted do not count towards profile_runs (their
-        # node times include the wait; the parent drops them): up to 5x more runs are taken to
-        # get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
+        # node times include the wait; the parent drops them when enough clean ones remain): more
+        # runs are taken to get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
         psess = _session(req["model"], threads, req["profile_prefix"])
-        wanted, clean, cap = int(req["profile_runs"]), 0, profile_warmup + 5 * int(req["profile_runs"])
+        # With one thread preempted runs are usable (scaled to their CPU time by the parent), so
+        # fewer extra runs are taken than with several, where they are dropped.
+        wanted, clean = int(req["profile_runs"]), 0
+        cap = profile_warmup + (2 if threads == 1 else 5) * wanted
         min_on_cpu = float(req.get("min_on_cpu", 0.9))
         while len(profile_on_cpu) < cap and (len(profile_on_cpu) < profile_warmup + wanted or clean < wanted):
             c, a = cpu_clock(), clock()
@@ -107,6 +111,7 @@ def measure(req: dict) -> dict:
             if len(profile_on_cpu) > profile_warmup and profile_on_cpu[-1] >= min_on_cpu:
                 clean += 1
         profile_path = psess.end_profiling()
+        phases["profile"] = time.perf_counter() - t0 - sum(phases.values())
         del psess
         if req.get("calibration_model"):
             # The profiler's own per-node overhead, measured now, in this process: a model of
@@ -119,6 +124,7 @@ def measure(req: dict) -> dict:
                 b, d = clock(), cpu_clock()
                 calibration_on_cpu.append((d - c) / max(b - a, 1))
             calibration_path = csess.end_profiling()
+            phases["calibration"] = time.perf_counter() - t0 - sum(phases.values())
     del sess
     return {
         "samples_ms": samples,
@@ -133,6 +139,7 @@ def measure(req: dict) -> dict:
         "nice": niceness,
         "pid": os.getpid(),
         "session_s": session_s,
+        "phases_s": {k: round(v, 4) for k, v in phases.items()},
         "ort_version": ort.__version__,
     }
 

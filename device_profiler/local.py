@@ -273,6 +273,7 @@ class LocalDevice(Device):
             metadata={
                 "affinity": result.get("affinity", cpus), "nice": result.get("nice"), "threads": settings.threads,
                 "worker_pid": result.get("pid"), "session_create_s": result.get("session_s"),
+                "worker_phases_s": result.get("phases_s"),
                 "cpu_ms": result.get("cpu_ms"), "preempted_profiled_runs": dropped_profiled_runs,
                 "profile_scaled_by_cpu_share": scaled, **profile_meta, "machine": machine,
                 "ort_version": result.get("ort_version"),
