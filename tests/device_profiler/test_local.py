@@ -42,9 +42,10 @@ def test_time_model_returns_samples_and_a_per_node_profile(device, model_64):
     raw = device.time_model(model_64, FAST)
     assert len(raw.samples_ms) == FAST.runs and all(x > 0 for x in raw.samples_ms)
     # the profiled session's warm-up runs are dropped, and so are runs during which it was
-    # preempted (more are taken then, up to 5x, to get profile_runs clean ones)
+    # preempted (more are taken then, up to 2x with one thread, to get profile_runs clean ones;
+    # when too few are clean, all of them are kept, scaled to their CPU time)
     runs = {run for *_, run in raw.node_events}
-    assert len(runs) == raw.profiled_runs and 1 <= raw.profiled_runs <= FAST.profile_runs
+    assert len(runs) == raw.profiled_runs and 1 <= raw.profiled_runs <= 2 * FAST.profile_runs
     assert runs <= set(range(2, 2 + 5 * FAST.profile_runs))
     if raw.metadata["preempted_profiled_runs"] == 0:
         assert raw.profiled_runs == FAST.profile_runs
