@@ -75,8 +75,9 @@ def read_store(db: Path) -> list[dict]:
     layer_rows = con.execute("SELECT measurement_id, name, latency_ms FROM layer_timings").fetchall()
     ids = [r[0] for r in con.execute("SELECT id FROM measurements ORDER BY id")]
     con.close()
-    between = {}
+    between, layers = {}, {}
     for mid, name, ms in layer_rows:
+        layers.setdefault(mid, {})[name] = ms
         if name in ("between_layers", "other"):
             between[mid] = between.get(mid, 0.0) + ms
     out = []
@@ -84,8 +85,26 @@ def read_store(db: Path) -> list[dict]:
         meta = json.loads(meta or "{}")
         out.append({"arch": arch, "latency_ms": lat, "layer_sum_ms": lsum, "ratio": lsum / lat if lat and lsum else None,
                     "unattributed_ms": between.get(mid, 0.0), "profile": meta.get("profile"),
+                    "layers_ms": layers.get(mid, {}),
                     "overhead_us": meta.get("profiler_overhead_us"), "machine": meta.get("machine")})
     return out
+
+
+def per_layer(rows: list[dict]) -> dict:
+    """Per layer group (stem, block 1-7, head, between_layers): the median share of the end-to-end
+    time, and the median stored/raw-profile ratio (what the overhead and state corrections did)."""
+    groups: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        raw = (r.get("profile") or {}).get("layers_raw_ms") or {}
+        for name, ms in r["layers_ms"].items():
+            group = name.split("_layer")[0] if name.startswith("block") else name
+            g = groups.setdefault(group, {"share": [], "stored_over_raw": []})
+            g["share"].append(ms / r["latency_ms"])
+            if raw.get(name):
+                g["stored_over_raw"].append(ms / raw[name])
+    return {k: {"share_median": statistics.median(v["share"]),
+                "stored_over_raw_median": statistics.median(v["stored_over_raw"]) if v["stored_over_raw"] else None,
+                "n": len(v["share"])} for k, v in groups.items()}
 
 
 def _fmt(v) -> str:
@@ -127,6 +146,7 @@ def main() -> None:
                     run["paired_ratio"] = distribution([p["paired_ratio"] for p in profiles])
                     run["state_ratio"] = distribution([p["state_ratio"] for p in profiles])
                     run["overhead_us_median"] = statistics.median(r["overhead_us"]["one_input"] for r in rows if r["overhead_us"])
+                run["per_layer"] = per_layer(rows)
                 report["runs"].append(run)
                 d = run["ratio"]
                 print(f"{label:>8} {threads} thread(s): sum/e2e median {d['median']:.3f} p10 {d['p10']:.3f} p90 {d['p90']:.3f} "
@@ -152,6 +172,12 @@ def main() -> None:
               "same measurement. paired = profile / unprofiled run right before it (same machine state), raw and after "
               "removing the profiler's per-node overhead; state = unprofiled runs during profiling / end-to-end runs.", "",
               f"`uptime` at the end: {report['machine_after']['uptime']}", ""]
+    for r in report["runs"]:
+        lines += [f"Per layer group, {r['label']}, {r['threads']} thread(s): share of end-to-end (median) and "
+                  "stored / raw profile (median; the profiler-overhead and machine-state corrections)", "",
+                  "| group | share | stored / raw | n |", "| --- | --- | --- | --- |",
+                  *(f"| {k} | {v['share_median']:.3f} | {_fmt(v['stored_over_raw_median'])} | {v['n']} |"
+                    for k, v in r["per_layer"].items()), ""]
     (args.out / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines[4:]))
     print(f"wrote {args.out / (args.name + '.json')} and .md")

@@ -335,6 +335,11 @@ class LocalDevice(Device):
                 "paired_ratio": round(float(np.median(ratios)), 4),
                 # machine speed during the profile relative to the end-to-end runs (1 = same)
                 "state_ratio": round(float(np.median(list(paired_by_run.values()))) / e2e, 4),
+                # per layer, before any correction (median over the same runs): with layers_ms, how
+                # the profile of each layer relates to what is stored
+                "layers_raw_ms": {k: round(v, 5) for k, v in trace.layer_times_ms(
+                    [r[:4] for r in records if r[3] in paired_by_run], len(paired_by_run),
+                    trace.path_layers(records), reduce="median").items()},
             }
             scale = trace.state_scale(paired_by_run, e2e)
             events = [(n, op, dur * scale.get(r, 1.0), r) for n, op, dur, r in events]

@@ -96,6 +96,16 @@ def layer_of_node(node_name: str, layer_names: set[str] | frozenset[str]) -> str
     return first if first in layer_names else None
 
 
+def path_layers(events: list) -> list[str]:
+    """The first module-path components of the named nodes, in order of first appearance: the
+    layer names of a profile when the caller does not know them (a device's own summary)."""
+    seen: dict[str, None] = {}
+    for e in events:
+        if e[0].startswith("/"):
+            seen.setdefault(e[0].lstrip("/").split("/", 1)[0], None)
+    return list(seen)
+
+
 def attribute(events: list, layer_names: list[str] | set[str] | frozenset[str]) -> list[str]:
     """The layer (or :data:`BETWEEN_LAYERS`) of every event, in the events' order. Within one run
     the events are in execution order; a node without a layer takes the layer of its nearest
