@@ -13,3 +13,12 @@ def test_drift_sentence_explains_the_number_and_the_action():
     assert "marked slow" in slow and "after 50 models" in slow.split("marked slow")[1]
     assert "\n" not in text
     assert "faster than at the start" in drift_sentence({"after_models": 25, "latency_ms": 9.0, "ratio": 0.9}, every=25)
+
+
+def test_campaign_noise_floor_quotes_the_reference_runs():
+    from mnas_pred.cli.profiling import campaign_noise_floor
+
+    assert campaign_noise_floor([{"latency_ms": 5.0}, {"latency_ms": 5.1}]) == {}  # too few to say
+    floor = campaign_noise_floor([{"latency_ms": v} for v in (5.0, 5.1, 4.9, 5.3)])
+    assert floor["n"] == 4 and 0 < floor["spread"] < 0.1
+    assert floor["summary"].startswith("run-to-run spread") and "4 reference runs of this campaign" in floor["summary"]
