@@ -111,6 +111,37 @@ def _fmt(v) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
+def write_report(report: dict, args) -> None:
+    report["machine_after"] = machine()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = ["# Per-layer sum / end-to-end", "",
+             f"{report['when']}, {report['machine']['cpu']} ({report['machine']['cpus']} CPUs), {args.models} networks "
+             f"(seed {args.seed}), {args.resolution}x{args.resolution}. `uptime` at start: {report['machine']['uptime']}", "",
+             "| tree | threads | median | p10 | p90 | worst | within 5% | within 15% | paired raw (median) | paired corrected (median) | state (median) | load before -> after | models/h |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in report["runs"]:
+        d = r["ratio"]
+        pr, pc, st = (r.get(k, {}).get("median") for k in ("paired_ratio_raw", "paired_ratio", "state_ratio"))
+        lines.append(f"| {r['label']} | {r['threads']} | {d['median']:.3f} | {d['p10']:.3f} | {d['p90']:.3f} | {d['worst']:.3f} | "
+                     f"{d['within_5pct']}/{d['n']} | {d['within_15pct']}/{d['n']} | {_fmt(pr)} | {_fmt(pc)} | {_fmt(st)} | "
+                     f"{r['load_before'][0]:.2f} -> {r['load_after'][0]:.2f} | {r['models_per_hour']} |")
+    lines += ["", "ratio = per-layer sum (every profiled node, layers and between_layers) / end-to-end median of the "
+              "same measurement. paired = profile / unprofiled run right before it (same machine state), raw and after "
+              "removing the profiler's per-node overhead; state = unprofiled runs during profiling / end-to-end runs.", "",
+              f"`uptime` at the end: {report['machine_after']['uptime']}", ""]
+    for r in report["runs"]:
+        lines += [f"Per layer group, {r['label']}, {r['threads']} thread(s): share of end-to-end (median) and "
+                  "stored / raw profile (median; the profiler-overhead and machine-state corrections)", "",
+                  "| group | share | stored / raw | n |", "| --- | --- | --- | --- |",
+                  *(f"| {k} | {v['share_median']:.3f} | {_fmt(v['stored_over_raw_median'])} | {v['n']} |"
+                    for k, v in r["per_layer"].items()), ""]
+    (args.out / f"{args.name}.md").write_text("\n".join(lines))
+    print("\n".join(lines[4:]), flush=True)
+
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", action="append", required=True, help="LABEL=DIR: a source tree to run profile-device from")
@@ -148,38 +179,14 @@ def main() -> None:
                     run["overhead_us_median"] = statistics.median(r["overhead_us"]["one_input"] for r in rows if r["overhead_us"])
                 run["per_layer"] = per_layer(rows)
                 report["runs"].append(run)
+                write_report(report, args)  # after every run: a run cut short loses only itself
                 d = run["ratio"]
                 print(f"{label:>8} {threads} thread(s): sum/e2e median {d['median']:.3f} p10 {d['p10']:.3f} p90 {d['p90']:.3f} "
                       f"worst {d['worst']:.3f}; within 5% {d['within_5pct']}/{d['n']}, within 15% {d['within_15pct']}/{d['n']}; "
                       f"load {before['load'][0]:.2f} -> {after['load'][0]:.2f}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    report["machine_after"] = machine()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["# Per-layer sum / end-to-end", "",
-             f"{report['when']}, {report['machine']['cpu']} ({report['machine']['cpus']} CPUs), {args.models} networks "
-             f"(seed {args.seed}), {args.resolution}x{args.resolution}. `uptime` at start: {report['machine']['uptime']}", "",
-             "| tree | threads | median | p10 | p90 | worst | within 5% | within 15% | paired raw (median) | paired corrected (median) | state (median) | load before -> after | models/h |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in report["runs"]:
-        d = r["ratio"]
-        pr, pc, st = (r.get(k, {}).get("median") for k in ("paired_ratio_raw", "paired_ratio", "state_ratio"))
-        lines.append(f"| {r['label']} | {r['threads']} | {d['median']:.3f} | {d['p10']:.3f} | {d['p90']:.3f} | {d['worst']:.3f} | "
-                     f"{d['within_5pct']}/{d['n']} | {d['within_15pct']}/{d['n']} | {_fmt(pr)} | {_fmt(pc)} | {_fmt(st)} | "
-                     f"{r['load_before'][0]:.2f} -> {r['load_after'][0]:.2f} | {r['models_per_hour']} |")
-    lines += ["", "ratio = per-layer sum (every profiled node, layers and between_layers) / end-to-end median of the "
-              "same measurement. paired = profile / unprofiled run right before it (same machine state), raw and after "
-              "removing the profiler's per-node overhead; state = unprofiled runs during profiling / end-to-end runs.", "",
-              f"`uptime` at the end: {report['machine_after']['uptime']}", ""]
-    for r in report["runs"]:
-        lines += [f"Per layer group, {r['label']}, {r['threads']} thread(s): share of end-to-end (median) and "
-                  "stored / raw profile (median; the profiler-overhead and machine-state corrections)", "",
-                  "| group | share | stored / raw | n |", "| --- | --- | --- | --- |",
-                  *(f"| {k} | {v['share_median']:.3f} | {_fmt(v['stored_over_raw_median'])} | {v['n']} |"
-                    for k, v in r["per_layer"].items()), ""]
-    (args.out / f"{args.name}.md").write_text("\n".join(lines))
-    print("\n".join(lines[4:]))
+    write_report(report, args)
     print(f"wrote {args.out / (args.name + '.json')} and .md")
 
 
