@@ -227,7 +227,8 @@ def measurements(
     profiler runs (or after one was killed) recent rows may still sit in DB-wal, so a copy of
     DB alone can miss them (a finished run leaves DB complete).
     """
-    from mnas_pred.store import EXPORT_FORMATS, MeasurementStore
+    from mnas_pred.store import MeasurementStore
+    from mnas_pred.store_export import EXPORT_FORMATS
 
     if json_out and fmt is not None and fmt.lower() != "jsonl":
         raise MnasPredError(f"--json and --format {fmt} ask for two formats", "give one of them")
