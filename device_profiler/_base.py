@@ -51,6 +51,14 @@ class Device(abc.ABC):
         """Get ready for the first :meth:`time_model` call while the caller prepares the first
         model (the local device starts its worker process here). Called once before a campaign."""
 
+    @staticmethod
+    def checked_model_path(model_path: Path) -> Path:
+        """``model_path`` as a Path; a file that does not exist is a :class:`DeviceError`."""
+        path = Path(model_path)
+        if not path.is_file():
+            raise DeviceError(f"model file '{path}' does not exist", "export the model first")
+        return path
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (worker processes, remote files). Safe to call twice."""
 

@@ -122,9 +122,7 @@ class AdbDevice(AdbPhone):
         return figures
 
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
-        onnx_path = Path(model_path)
-        if not onnx_path.is_file():
-            raise DeviceError(f"model file '{onnx_path}' does not exist", "export the model first")
+        onnx_path = self.checked_model_path(model_path)
         self._ensure_ready()
         thermal = self.wait_cool()
         cores = self.pinned_cores(settings.threads)

@@ -199,9 +199,7 @@ class SshDevice(Device):
                           runtime="onnxruntime", runtime_version=i.get("ort_version", ""))
 
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
-        onnx_path = Path(model_path)
-        if not onnx_path.is_file():
-            raise DeviceError(f"model file '{onnx_path}' does not exist", "export the model first")
+        onnx_path = self.checked_model_path(model_path)
         self._ensure_ready()
         data = onnx_path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
