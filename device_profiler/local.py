@@ -25,7 +25,7 @@ import numpy as np
 
 from device_profiler import noise, trace
 from device_profiler._base import Device
-from device_profiler.protocol import MIN_ON_CPU, effective_samples
+from device_profiler.stats import MIN_ON_CPU, effective_samples
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 

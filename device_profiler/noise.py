@@ -160,10 +160,11 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
                  progress: Callable[[int, float], None] | None = None) -> NoiseReport:
     """Time ``reference`` on ``device`` in separate processes (one ``time_model`` call each: a
     fresh worker on the local device, a fresh ``onnxruntime_perf_test`` on a phone) until
-    ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport`."""
-    import tempfile
-
-    from device_profiler.protocol import _export_one_thread, effective_samples
+    ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport`. The
+    reference is in the device's own model format (ONNX, or .tflite for LiteRT)."""
+    from device_profiler.formats import open_model_files
+    from device_profiler.stats import effective_samples
+    from mnas_pred.arch import parse_arch
     from mnas_pred.records import MeasureSettings
 
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=0)
@@ -171,12 +172,9 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
     medians: list[float] = []
     cvs: list[float] = []
     stat_before = read_proc_stat()
-    with tempfile.TemporaryDirectory(prefix="mnas-pred-check-") as tmp:
-        path = Path(tmp) / "reference.onnx"
-        _export_one_thread(reference, path, resolution, 1000)
-        prestart = getattr(device, "prestart", None)
-        if prestart is not None:
-            prestart()
+    with open_model_files(device.model_format, resolution, 1000) as files:
+        path = files.path(parse_arch(reference).to_string())
+        device.prestart()
         start = time.perf_counter()
         while time.perf_counter() - start < seconds or len(medians) < min_processes:
             raw = device.time_model(path, settings)
