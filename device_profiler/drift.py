@@ -39,6 +39,18 @@ PAUSE_S = (2.0, 5.0)
 REFERENCE_PROCESSES = 3
 
 
+def process_medians(m: Measurement) -> list[float]:
+    """The median of each process (attempt) of a measurement, in order: the spread among the
+    back-to-back processes of one reference run is the device's process-to-process noise, free
+    of drift (:func:`mnas_pred.noise_floor.groups_floor`)."""
+    import statistics
+
+    by_attempt: dict[int, list[float]] = {}
+    for b in m.bursts:
+        by_attempt.setdefault(int(b["attempt"]), []).extend(b["samples_ms"])
+    return [round(statistics.median(v), 5) for _a, v in sorted(by_attempt.items()) if v]
+
+
 class DriftCheck:
     """Re-measures a fixed reference model (end to end only) at the start of a run and after
     every ``every`` measured models (see the module docstring). ``history`` lists every
@@ -84,7 +96,7 @@ class DriftCheck:
         self.since = 0
         self.history.append({"after_models": after, "latency_ms": m.latency_ms, "ratio": self.ratio,
                              "cv": round(m.cv, 4), "slow": slow, "retried": retried,
-                             "machine": m.metadata.get("machine", {})})
+                             "process_ms": process_medians(m), "machine": m.metadata.get("machine", {})})
 
     def before_model(self, measured_so_far: int) -> None:
         if self.baseline_ms is None or self.since >= self.every:
@@ -96,6 +108,7 @@ class DriftCheck:
         m.metadata["drift"] = {
             "campaign": self.campaign, "reference": len(self.history) - 1, "models_since": self.since,
             "reference_ms": round(last["latency_ms"], 5), "reference_cv": last["cv"], "slow": last["slow"],
+            "reference_process_ms": last["process_ms"],
         }
         self.since += 1
 

@@ -46,11 +46,13 @@ def precision_ceiling(process_medians: list[float], tolerance: float) -> float:
     empirical = sum(abs(v / mid - 1) <= tolerance for v in process_medians) / len(process_medians)
     if len(process_medians) < MIN_ROBUST:
         empirical = 1.0
-    sigma = robust_sigma(process_medians)
-    if sigma <= 0:
-        return empirical
-    normal = math.erf(math.log1p(tolerance) / sigma / math.sqrt(2))
-    return min(empirical, normal)
+    return min(empirical, normal_ceiling(robust_sigma(process_medians), tolerance))
+
+
+def normal_ceiling(sigma: float, tolerance: float) -> float:
+    """``P(|Z| <= ln(1 + tolerance) / sigma)``: the share of single measurements with relative
+    noise ``sigma`` (normal in log space) within ``±tolerance`` of the true value."""
+    return math.erf(math.log1p(tolerance) / sigma / math.sqrt(2)) if sigma > 0 else 1.0
 
 
 def mape_floor(process_medians: list[float]) -> float:
@@ -66,6 +68,40 @@ def noise_floor(values: list[float]) -> dict:
             "ceiling_within_10pct": round(precision_ceiling(values, 0.10), 4),
             "ceiling_within_5pct": round(precision_ceiling(values, 0.05), 4),
             "mape_floor": round(mape_floor(values), 4)}
+
+
+def within_group_sigma(groups: list[list[float]]) -> tuple[float, int]:
+    """The pooled standard deviation of ``log`` values inside groups (each group: one network
+    timed in a few processes back to back, so drift between groups does not count), with the
+    degrees of freedom: ``sqrt(sum((x - group mean)^2) / (n - groups))``."""
+    ss, n, k = 0.0, 0, 0
+    for g in groups:
+        logs = [math.log(v) for v in g if v > 0]
+        if len(logs) < 2:
+            continue
+        mean = statistics.fmean(logs)
+        ss += sum((x - mean) ** 2 for x in logs)
+        n += len(logs)
+        k += 1
+    dof = n - k
+    return (math.sqrt(ss / dof) if dof > 0 else 0.0), dof
+
+
+def floor_from_sigma(sigma: float, n: int) -> dict:
+    """:func:`noise_floor`'s figures from a normal model with relative spread ``sigma``."""
+    return {"n": n, "spread": round(sigma, 4), "ceiling_within_10pct": round(normal_ceiling(sigma, 0.10), 4),
+            "ceiling_within_5pct": round(normal_ceiling(sigma, 0.05), 4),
+            "mape_floor": round(sigma * math.sqrt(2 / math.pi), 4)}
+
+
+def groups_floor(groups: list[list[float]], what: str) -> dict:
+    """The noise floor of single processes from groups of back-to-back processes (the reference
+    runs of a campaign, 3 processes each), with its one-line summary; {} without 2+ values in a group."""
+    sigma, dof = within_group_sigma(groups)
+    if dof < 2:
+        return {}
+    floor = floor_from_sigma(sigma, dof + len([g for g in groups if len(g) > 1]))
+    return {**floor, "source": what, "summary": sentence(floor, what)}
 
 
 def sentence(floor: dict, what: str = "") -> str:

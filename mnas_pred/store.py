@@ -112,6 +112,7 @@ SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind 
        json_extract(m.run_metadata, '$.drift.models_since') AS drift_models_since,
        json_extract(m.run_metadata, '$.drift.reference_ms') AS drift_reference_ms,
        json_extract(m.run_metadata, '$.drift.slow') AS drift_slow,
+       json_extract(m.run_metadata, '$.drift.reference_process_ms') AS drift_reference_process_ms,
        json_extract(m.run_metadata, '$.machine.steal') AS steal,
        json_extract(m.run_metadata, '$.machine.load1') AS load1,
        json_extract(m.run_metadata, '$.machine.noisy') AS machine_noisy

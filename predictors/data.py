@@ -14,6 +14,7 @@ resolution is in the same fold, so no layer of a test network is ever seen in tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,18 +154,22 @@ def measurement_quality(models: pd.DataFrame, drift_correction: bool) -> dict:
     moved them, and the noise floor from the campaigns' reference runs (the same network timed
     in a fresh process every N models: :mod:`mnas_pred.noise_floor`)."""
     from mnas_pred.drift_correction import correction_summary
-    from mnas_pred.noise_floor import noise_floor, sentence
+    from mnas_pred.noise_floor import groups_floor, noise_floor, sentence
 
     out: dict = {"drift_correction": drift_correction}
     if "drift_factor" in models:
         out["drift"] = correction_summary(models)
     if "drift_reference_ms" in models:
-        refs = models.dropna(subset=["drift_reference_ms", "drift_campaign"]).drop_duplicates(
-            ["drift_campaign", "drift_reference"])["drift_reference_ms"].astype(float).tolist()
-        if len(refs) >= 3:
-            floor = noise_floor(refs)
-            out["noise_floor"] = {**floor, "source": "reference runs of the profiling campaigns (raw)",
-                                  "summary": sentence(floor, f"{len(refs)} reference runs in the store")}
+        runs = models.dropna(subset=["drift_reference_ms", "drift_campaign"]).drop_duplicates(
+            ["drift_campaign", "drift_reference"])
+        groups = [json.loads(v) for v in runs.get("drift_reference_process_ms", pd.Series(dtype=object)).dropna()]
+        floor = groups_floor(groups, f"{len(groups)} reference runs in the store, processes back to back")
+        if not floor and len(runs) >= 3:  # older stores: one process per reference run, drift included
+            floor = noise_floor(runs["drift_reference_ms"].astype(float).tolist())
+            floor = {**floor, "source": "reference runs (one process each, drift included)",
+                     "summary": sentence(floor, f"{len(runs)} reference runs in the store")}
+        if floor:
+            out["noise_floor"] = floor
     return out
 
 

@@ -86,9 +86,15 @@ def drift_sentence(worst: dict, every: int, history: list[dict] = ()) -> str:
 
 def campaign_noise_floor(drift: list[dict]) -> dict:
     """The noise floor (:mod:`mnas_pred.noise_floor`) from a campaign's reference runs: the same
-    network timed in a fresh process every N models. Empty with fewer than 3 reference runs."""
-    from mnas_pred.noise_floor import noise_floor, sentence
+    network timed in back-to-back fresh processes every N models (their spread inside a
+    reference run; or, for records without per-process times, across reference runs). Empty
+    with too few."""
+    from mnas_pred.noise_floor import groups_floor, noise_floor, sentence
 
+    groups = [d["process_ms"] for d in drift if len(d.get("process_ms") or ()) > 1]
+    floor = groups_floor(groups, f"{len(groups)} reference runs of this campaign, processes back to back")
+    if floor:
+        return floor
     refs = [d["latency_ms"] for d in drift]
     if len(refs) < 3:
         return {}

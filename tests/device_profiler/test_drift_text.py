@@ -22,3 +22,6 @@ def test_campaign_noise_floor_quotes_the_reference_runs():
     floor = campaign_noise_floor([{"latency_ms": v} for v in (5.0, 5.1, 4.9, 5.3)])
     assert floor["n"] == 4 and 0 < floor["spread"] < 0.1
     assert floor["summary"].startswith("run-to-run spread") and "4 reference runs of this campaign" in floor["summary"]
+    grouped = campaign_noise_floor([{"latency_ms": 5.0, "process_ms": [5.0, 5.2, 4.9]},
+                                    {"latency_ms": 7.0, "process_ms": [7.0, 7.1, 6.8]}])
+    assert "processes back to back" in grouped["summary"] and grouped["spread"] < 0.05

@@ -86,3 +86,16 @@ def test_noise_floor_statistics():
     wide = [10.0, 13.0, 7.0, 10.0, 12.5, 7.5, 10.0, 10.5, 9.5, 14.0, 6.0, 10.0]
     assert precision_ceiling(wide, 0.10) < precision_ceiling(wide, 0.30)
     assert noise_floor(wide)["n"] == 12 and noise_floor(wide)["mape_floor"] > 0.1
+
+
+def test_noise_floor_from_back_to_back_processes_ignores_drift():
+    from mnas_pred.noise_floor import groups_floor, within_group_sigma
+
+    same = [[10.0, 10.0, 10.0], [20.0, 20.0, 20.0]]  # the machine doubled speed between runs: no noise
+    assert within_group_sigma(same) == (0.0, 4)
+    noisy = [[10.0, 11.0, 9.0], [20.0, 22.0, 18.0]]
+    sigma, dof = within_group_sigma(noisy)
+    assert dof == 4 and 0.05 < sigma < 0.15
+    floor = groups_floor(noisy, "2 reference runs")
+    assert floor["ceiling_within_10pct"] < 1 and floor["summary"].startswith("run-to-run spread")
+    assert groups_floor([[10.0]], "x") == {}
