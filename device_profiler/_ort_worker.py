@@ -92,18 +92,26 @@ def measure(req: dict) -> dict:
         # Runs during which the process was preempted do not count towards profile_runs (their
         # node times include the wait; the parent drops them when enough clean ones remain): more
         # runs are taken to get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
+        # With several threads the runs are not paired: each session has its own intra-op pool,
+        # whose threads spin after a run, so the other session's next run would compete with them
+        # (measured on a loaded 2-core VM at 2 threads: paired runs 1.5x slower than the
+        # end-to-end runs). The end-to-end session is released first, as before.
+        pair = threads == 1
+        if not pair:
+            del sess, run
         psess = _session(req["model"], threads, req["profile_prefix"])
-        # With one thread preempted runs are usable (scaled to their CPU time by the parent), so
-        # fewer extra runs are taken than with several, where they are dropped.
+        # With one thread preempted runs are usable (the per-layer median over runs leaves their
+        # waits out), so fewer extra runs are taken than with several, where they are dropped.
         wanted, clean = int(req["profile_runs"]), 0
         cap = profile_warmup + (2 if threads == 1 else 5) * wanted
         min_on_cpu = float(req.get("min_on_cpu", 0.9))
         while len(profile_on_cpu) < cap and (len(profile_on_cpu) < profile_warmup + wanted or clean < wanted):
-            c, a = cpu_clock(), clock()
-            run(None, feeds)
-            b, d = clock(), cpu_clock()
-            # with one thread a preempted unprofiled run's CPU time is its run time without the wait
-            paired_ms.append((b - a) / 1e6 if d - c >= min_on_cpu * (b - a) or threads > 1 else (d - c) / 1e6)
+            if pair:
+                c, a = cpu_clock(), clock()
+                run(None, feeds)
+                b, d = clock(), cpu_clock()
+                # a preempted unprofiled run's CPU time is its run time without the wait (one thread)
+                paired_ms.append((b - a) / 1e6 if d - c >= min_on_cpu * (b - a) else (d - c) / 1e6)
             c, a = cpu_clock(), clock()
             psess.run(None, feeds)
             b, d = clock(), cpu_clock()
@@ -125,7 +133,6 @@ def measure(req: dict) -> dict:
                 calibration_on_cpu.append((d - c) / max(b - a, 1))
             calibration_path = csess.end_profiling()
             phases["calibration"] = time.perf_counter() - t0 - sum(phases.values())
-    del sess
     return {
         "samples_ms": samples,
         "cpu_ms": cpu,
