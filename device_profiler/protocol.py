@@ -21,10 +21,11 @@ them into a :class:`Measurement`:
 * ``settings.repeats`` > 1 asks for that many independent run sets from the start; pooling
   them averages out process-level drift (10–15% between processes on the development machine).
 * Per-layer times come from the separate profiled run set (the first attempt's): the per-node
-  trace is mapped to layers (stem, ``blockB_layerL``, head; unmapped nodes such as layout
-  reorders go to ``other``), each layer's time is its median over the profiled runs, and their
-  sum is compared with the end-to-end median (``Measurement.layer_sum_ratio``). A runtime that
-  attributes layers itself gives ``RawTiming.layer_ms``, which is used as it is.
+  trace is mapped to layers (stem, ``blockB_layerL``, head; ONNX Runtime's layout reorders go to
+  their neighbours' layer or, at a boundary, to ``between_layers``: :mod:`device_profiler.trace`),
+  each layer's time is its median over the profiled runs, and their sum is compared with the
+  end-to-end median (``Measurement.layer_sum_ratio``). A runtime that attributes layers itself
+  gives ``RawTiming.layer_ms``, which is used as it is.
 
 The statistics are in :mod:`device_profiler.stats`; the loop over many models and devices is
 :mod:`device_profiler.campaign`.

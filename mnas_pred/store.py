@@ -370,7 +370,8 @@ class MeasurementStore:
 
     def layers_frame(self, device: str | None = None) -> pd.DataFrame:
         """One row per layer per measurement: measurement_id, device, arch, resolution, position,
-        name (stem, blockB_layerL, head, or ``other`` for nodes of no layer), latency_ms."""
+        name (stem, blockB_layerL, head, or ``between_layers`` for layout conversions at a layer
+        boundary; ``other`` in stores written before it), latency_ms."""
         return self._frame(_LAYERS_QUERY, device)
 
     def samples(self, measurement_id: int) -> dict:

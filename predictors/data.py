@@ -142,7 +142,7 @@ def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = 
         rows.append(cfg.assign(measurement_id=mid, model_key=key))
     config = pd.concat(rows, ignore_index=True).drop(columns=["latency_ms"], errors="ignore")
     timed = layers[["measurement_id", "name", "latency_ms"]]
-    table = config.merge(timed, on=["measurement_id", "name"], how="inner")  # drops "other" (unmapped nodes)
+    table = config.merge(timed, on=["measurement_id", "name"], how="inner")  # drops between_layers (and "other" of older stores)
     table = table[table["latency_ms"] > 0]
     table["device"] = table["measurement_id"].map(device_of).astype(str)
     return TrainingData(normalize_layer_table(table).reset_index(drop=True), models.reset_index(drop=True), [source],
