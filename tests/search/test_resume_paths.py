@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from mnas_pred.cli import main
-from search.latency import AnalyticLatencyModel, LatencyOracle, MeasurementCache
+from search.analytic import AnalyticLatencyModel
+from search.caches import MeasurementCache
+from search.oracle import LatencyOracle
 from search.resume import changed_settings
 
 ARGS = ["--target-ms", "8", "--accuracy", "analytic", "--latency", "analytic", "--use-predictor", "analytic",
@@ -51,7 +53,7 @@ class _FileModel(AnalyticLatencyModel):
         super().__init__(32)
         self.path = path
 
-    def refit(self, archs, measured_ms, out_dir):
+    def refit(self, archs, measured_ms, out_dir, records=()):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         path = Path(out_dir) / "predictor-1.json"
         path.write_text("{}")

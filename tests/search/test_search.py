@@ -8,7 +8,10 @@ import pytest
 
 from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
-from search.runner import HISTORY_COLUMNS, Search, SearchConfig, load_weights, run_search
+from search.config import SearchConfig
+from search.results import HISTORY_COLUMNS
+from search.runner import Search, run_search
+from search.weights import load_weights
 
 
 def _config(out, **kw):
@@ -171,7 +174,7 @@ def test_search_checkpoint_holds_no_pickle(tmp_path, monkeypatch):
 
 
 def test_revalidation_policy_selection():
-    from search.latency import RevalidationPolicy
+    from search.revalidation import RevalidationPolicy
 
     rows = [{"arch": a, "reward": r, "step": i} for i, (a, r) in enumerate([("a", 0.5), ("b", 0.9), ("c", 0.7),
                                                                             ("b", 0.9), ("d", 0.8)])]

@@ -1,0 +1,85 @@
+"""The real device behind :class:`search.latency.LatencyMeasurer`: the profiler's protocol on the
+device the search was given (``--serial``, ``--ssh``, or this machine), every measurement added
+to the measurement store (``--db``) exactly as ``profile-device`` adds it, so that refits and
+later predictor fits can use it. ``device_profiler`` and the store are imported only here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnas_pred.errors import MnasPredError
+from search.latency import LatencyMeasurer, Timing
+
+
+@dataclass(frozen=True)
+class StoredMeasurement:
+    """A measurement this process added to the store: what a refit learns from without reading
+    the store again (:meth:`search.predictor_adapter.PredictorFileModel.refit`)."""
+
+    measurement_id: int
+    info: object  # DeviceInfo
+    arch: str
+    resolution: int
+    num_classes: int
+    threads: int
+    measurement: object  # Measurement (latency_ms, layers_ms, ...)
+
+
+class DeviceMeasurer(LatencyMeasurer):
+    def __init__(self, spec, db: str | os.PathLike | None = None, resolution: int = 224, num_classes: int = 1000,
+                 settings=None):
+        from device_profiler import DeviceError, MeasureSettings, open_device
+        from device_profiler.adb import TOOLS_FIX
+
+        try:
+            self.device = open_device(serial=spec.address if spec.kind == "adb" else None,
+                                      ssh=spec.address if spec.kind == "ssh" else None)
+            self.info = self.device.info()
+        except DeviceError as e:
+            fix = e.fix
+            if fix == TOOLS_FIX:  # search has no --perf-test: the tools are pushed once by profile-device
+                fix = (f"push them once with `mnas-pred profile-device --serial {spec.address} --perf-test PATH "
+                       "--ort-lib PATH -n 1` (search reuses the tools on the phone)")
+            raise MnasPredError(e.problem, fix) from None
+        self.settings = settings or MeasureSettings()
+        self.resolution, self.num_classes = resolution, num_classes
+        self.db = Path(db) if db else None
+        self._store = None
+
+    @property
+    def store(self):
+        if self._store is None and self.db is not None:
+            from mnas_pred.store import MeasurementStore
+
+            self._store = MeasurementStore(self.db)
+        return self._store
+
+    def key(self):
+        return self.info.key
+
+    def measure(self, arch, store=True):
+        from device_profiler import DeviceError
+        from device_profiler.protocol import measure_arch
+
+        try:
+            m = measure_arch(self.device, arch, self.resolution, self.settings, num_classes=self.num_classes,
+                             device_info=self.info)
+        except DeviceError as e:
+            raise MnasPredError(f"measuring on {self.info.key} failed: {e.problem}", e.fix) from None
+        record = None
+        if store and self.store is not None:
+            name = arch.to_string()
+            mid, added = self.store.insert(self.info, name, self.resolution, self.settings, m)
+            if added:  # one stored before (same device, model, settings) stays the one a refit sees
+                record = StoredMeasurement(mid, self.info, name, self.resolution, self.num_classes,
+                                           self.settings.threads, m)
+        spread = {"p10_ms": float(m.latency_p10_ms), "p90_ms": float(m.latency_p90_ms), "cv": float(m.cv),
+                  "runs": len(m.samples_ms)}
+        return Timing(float(m.latency_ms), spread, record)
+
+    def close(self):
+        self.device.close()
+        if self._store is not None:
+            self._store.close()
