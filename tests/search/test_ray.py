@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 
 from mnas_pred.cli import main
+from mnas_pred.testing.evaluator import EvaluatorTestCase
+from search.accuracy import AnalyticAccuracy
+from search.evaluator import AccuracySpec
 
 # real proxy training, kept cheap (as test_cli.py): 200 digits at 16x16, one epoch
 CHEAP = ["--target-ms", "8", "--dataset", "digits", "--train-resolution", "16", "--train-limit", "200",
@@ -49,6 +52,9 @@ def kill_worker_once(spec, arch):
 
 ray_evaluator.evaluate_candidate = kill_worker_once
 from mnas_pred.cli import main
+from mnas_pred.testing.evaluator import EvaluatorTestCase
+from search.accuracy import AnalyticAccuracy
+from search.evaluator import AccuracySpec
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -106,6 +112,21 @@ def test_search_on_a_ray_cluster_survives_a_killed_worker(ray_cluster, tmp_path)
     # outputs identical in form to a local run
     assert sorted(x.name for x in on_ray.iterdir()) == sorted(x.name for x in serial.iterdir())
     assert json.loads(p.stdout)["samples"] == 6
+
+
+class TestRayEvaluator(EvaluatorTestCase):
+    """The evaluator suite (mnas_pred.testing.evaluator) on the test cluster: this process is
+    connected to it already, so each evaluator only submits tasks."""
+
+    @pytest.fixture
+    def expected_accuracy(self):
+        return AnalyticAccuracy(seed=0).accuracy
+
+    @pytest.fixture
+    def make_evaluator(self, ray_cluster):
+        from search.ray_evaluator import RayEvaluator
+
+        return lambda: RayEvaluator(AccuracySpec("analytic"), ray_cluster[0])
 
 
 def test_resources_no_node_has_are_refused_in_one_line(ray_cluster, tmp_path, capsys):
