@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from mnas_pred.errors import MnasPredError
+from mnas_pred.records import DeviceSpec
 from search.accuracy import TrainSettings
 from search.data import DataSpec, check_spec
 from search.references import DEFAULT_REFERENCES, check_references
@@ -19,24 +20,15 @@ from search.train_device import resolve_train_device
 ANALYTIC = "analytic"  # predictor / device name of the cheap stand-ins (tests, benchmarks)
 
 
-@dataclass(frozen=True)
-class DeviceSpec:
-    """Which device measures (local stand-in until mnas_pred.records.DeviceSpec lands)."""
-
-    kind: str = "local"  # "local" | "adb" | "ssh"
-    address: str | None = None  # adb serial or [user@]host
-
-
 def as_device(value) -> DeviceSpec | str:
-    """The ``device`` setting as a value: a :class:`DeviceSpec`, or ``"analytic"`` (the stand-in).
-    Accepts the dict ``config.json`` holds and the ``local`` / ``adb:SERIAL`` / ``ssh:HOST``
-    strings of results folders written before device specs."""
+    """The ``device`` setting as a value: a :class:`~mnas_pred.records.DeviceSpec`, or
+    ``"analytic"`` (the stand-in). Accepts the dict ``config.json`` holds and the ``local`` /
+    ``adb:SERIAL`` / ``ssh:HOST`` names of results folders written before device specs."""
     if isinstance(value, DeviceSpec) or value == ANALYTIC:
         return value
     if isinstance(value, dict):
         return DeviceSpec(**value)
-    kind, _, address = str(value).partition(":")
-    return DeviceSpec(kind, address or None)
+    return DeviceSpec.parse(str(value))
 
 
 @dataclass
@@ -75,7 +67,9 @@ class SearchConfig:
     # settings that may change between a run and its resume
     # (where candidates are evaluated does not change their results)
     RESUMABLE_CHANGES = ("workers", "samples", "export_top", "db", "ray_address", "cpus_per_trial", "gpus_per_trial",
-                         "references")
+                         "references",
+                         # where the device's tools are found, not which device measures
+                         "device.adb", "device.perf_test", "device.ort_lib", "device.benchmark_model", "device.cpus")
 
     def __post_init__(self):
         self.device = as_device(self.device)

@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnas_pred.errors import MnasPredError
+from mnas_pred.errors import DeviceError, MnasPredError
+from mnas_pred.records import DeviceSpec, Measurement, MeasureSettings
 from search.latency import LatencyMeasurer, Timing
 
 
@@ -19,23 +20,17 @@ class StoredMeasurement:
     the store again (:meth:`search.predictor_adapter.PredictorFileModel.refit`)."""
 
     measurement_id: int
-    info: object  # DeviceInfo
-    arch: str
-    resolution: int
-    num_classes: int
-    threads: int
-    measurement: object  # Measurement (latency_ms, layers_ms, ...)
+    measurement: Measurement
 
 
 class DeviceMeasurer(LatencyMeasurer):
-    def __init__(self, spec, db: str | os.PathLike | None = None, resolution: int = 224, num_classes: int = 1000,
+    def __init__(self, spec: DeviceSpec, db: str | os.PathLike | None = None, resolution: int = 224, num_classes: int = 1000,
                  settings=None):
-        from device_profiler import DeviceError, MeasureSettings, open_device
+        from device_profiler import open_device
         from device_profiler.adb import TOOLS_FIX
 
         try:
-            self.device = open_device(serial=spec.address if spec.kind == "adb" else None,
-                                      ssh=spec.address if spec.kind == "ssh" else None)
+            self.device = open_device(spec)
             self.info = self.device.info()
         except DeviceError as e:
             fix = e.fix
@@ -60,7 +55,6 @@ class DeviceMeasurer(LatencyMeasurer):
         return self.info.key
 
     def measure(self, arch, store=True):
-        from device_profiler import DeviceError
         from device_profiler.protocol import measure_arch
 
         try:
@@ -70,11 +64,9 @@ class DeviceMeasurer(LatencyMeasurer):
             raise MnasPredError(f"measuring on {self.info.key} failed: {e.problem}", e.fix) from None
         record = None
         if store and self.store is not None:
-            name = arch.to_string()
-            mid, added = self.store.insert(self.info, name, self.resolution, self.settings, m)
+            mid, added = self.store.insert(self.info, arch.to_string(), self.resolution, self.settings, m)
             if added:  # one stored before (same device, model, settings) stays the one a refit sees
-                record = StoredMeasurement(mid, self.info, name, self.resolution, self.num_classes,
-                                           self.settings.threads, m)
+                record = StoredMeasurement(mid, m)
         spread = {"p10_ms": float(m.latency_p10_ms), "p90_ms": float(m.latency_p90_ms), "cv": float(m.cv),
                   "runs": len(m.samples_ms)}
         return Timing(float(m.latency_ms), spread, record)

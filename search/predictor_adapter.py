@@ -60,17 +60,17 @@ class StoreSnapshot:
 
 def _model_row(r) -> dict:
     """A stored measurement as ``MeasurementStore.models_frame`` has it (the columns a fit reads)."""
-    m, info = r.measurement, r.info
+    m, info = r.measurement, r.measurement.device
     return {"measurement_id": r.measurement_id, "device": info.key, "device_model": info.model,
-            "device_kind": info.kind, "arch": r.arch, "resolution": r.resolution, "num_classes": r.num_classes,
-            "threads": r.threads, "latency_ms": m.latency_ms, "runtime": info.runtime,
+            "device_kind": info.kind, "arch": m.arch, "resolution": m.resolution, "num_classes": m.num_classes,
+            "threads": m.settings.threads, "latency_ms": m.latency_ms, "runtime": info.runtime,
             "runtime_version": info.runtime_version}
 
 
 def _layer_rows(r) -> list[dict]:
-    return [{"measurement_id": r.measurement_id, "device": r.info.key, "arch": r.arch, "resolution": r.resolution,
-             "position": i, "name": name, "latency_ms": float(ms)}
-            for i, (name, ms) in enumerate(r.measurement.layers_ms.items())]
+    m = r.measurement
+    return [{"measurement_id": r.measurement_id, "device": m.device.key, "arch": m.arch, "resolution": m.resolution,
+             "position": i, "name": name, "latency_ms": float(ms)} for i, (name, ms) in enumerate(m.layers_ms.items())]
 
 
 class PredictorFileModel(LatencyModel):

@@ -30,7 +30,7 @@ def latency_measurer(config: SearchConfig, space: SearchSpace, resolution: int,
         return AnalyticDevice(resolution)
     if not needed:
         return None
-    from device_profiler import MeasureSettings
+    from mnas_pred.records import MeasureSettings
     from search.device_measurer import DeviceMeasurer
 
     return DeviceMeasurer(config.device, db=config.db, resolution=resolution, num_classes=space.num_classes,

@@ -171,11 +171,12 @@ def search(
     Writes history.csv, pareto.csv, best/ (string, ONNX, weights), plots and a checkpoint to --out.
     """
     from mnas_pred.errors import MnasPredError
+    from mnas_pred.records import DeviceSpec
     from search.accuracy import TrainSettings
+    from search.config import ANALYTIC, SearchConfig
     from search.data import DataSpec
     from search.references import DEFAULT_REFERENCES
     from search.report import closing_lines
-    from search.config import ANALYTIC, DeviceSpec, SearchConfig
     from search.runner import Search
 
     if latency not in ("real", ANALYTIC):
@@ -188,8 +189,7 @@ def search(
     predictor = None
     if use_predictor is not None:
         predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor.resolve())  # resume compares files
-    device = ANALYTIC if latency == ANALYTIC else (DeviceSpec("adb", serial) if serial else DeviceSpec("ssh", ssh) if ssh
-                                                   else DeviceSpec())
+    device = ANALYTIC if latency == ANALYTIC else DeviceSpec.select(serial, ssh)
     if device == DeviceSpec():
         check_local_threads(threads)  # this machine's CPU: at most its cores
     if ray_address is None:  # candidates train here (a Ray node's cores are its own)
