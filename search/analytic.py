@@ -100,10 +100,8 @@ class AnalyticDevice(LatencyMeasurer):
 
     def __init__(self, resolution: int = 224, factor: float = 1.2, jitter: float = 0.03):
         self.resolution, self.factor, self.jitter = resolution, factor, jitter
-        self.calls = 0
 
     def measure(self, arch, store=True):
-        self.calls += 1
         noise = 1 + self.jitter * (2 * _unit_hash("device:" + arch.to_string()) - 1)
         return Timing(analytic_latency_ms(arch, self.resolution) * self.factor * noise)
 

@@ -263,8 +263,9 @@ class Search:
         )
 
 
-def run_search(config: SearchConfig, resume: bool = False, progress=None, log=None) -> SearchResult:
-    return Search(config, resume=resume, progress=progress, log=log).run()
+def run_search(config: SearchConfig, resume: bool = False, progress=None, log=None,
+               callbacks: Sequence[Callback] = ()) -> SearchResult:
+    return Search(config, resume=resume, progress=progress, log=log, callbacks=callbacks).run()
 
 
 __all__ = ["Callback", "Search", "SearchConfig", "SearchProgress", "SearchResult", "run_search"]

@@ -190,3 +190,14 @@ def test_revalidation_policy_selection():
 def test_optimistic_revalidation_runs(tmp_path):
     r = run_search(_config(tmp_path, samples=24, revalidate_by="optimistic", export_top=0))
     assert r.device_measurements == 2  # one re-validation (after update 2 of 3) of the top 2
+
+
+def test_callbacks_run_after_each_update_after_the_revalidation(tmp_path):
+    seen = []
+
+    def record(search):
+        seen.append((search.update, len(search.history), len(search.revalidations)))
+
+    run_search(_config(tmp_path, samples=24, export_top=0), callbacks=[record])
+    # updates of 8 candidates; re-validation (2 candidates) after updates 2: already in the history
+    assert seen == [(1, 8, 0), (2, 16, 2), (3, 24, 2)]
