@@ -18,7 +18,7 @@ import numpy as np
 
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.layers import arch_layers
-from search.latency import LatencyMeasurer, LatencyModel, Timing
+from search.latency import LatencyMeasurement, LatencyMeasurer, LatencyModel
 
 
 def _unit_hash(text: str) -> float:
@@ -103,7 +103,7 @@ class AnalyticDevice(LatencyMeasurer):
 
     def measure(self, arch, store=True):
         noise = 1 + self.jitter * (2 * _unit_hash("device:" + arch.to_string()) - 1)
-        return Timing(analytic_latency_ms(arch, self.resolution) * self.factor * noise)
+        return LatencyMeasurement(analytic_latency_ms(arch, self.resolution) * self.factor * noise)
 
     def key(self):
         return f"analytic:x{self.factor}"

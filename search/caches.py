@@ -123,7 +123,7 @@ class MeasurementCache:
         self.device_key = device_key
         self.log = JsonLinesLog(path, "measurement log", MeasurementRow)
         self.values: dict[str, float] = {}
-        self.spreads: dict[str, dict] = {}  # where the device gave one (search.latency.Timing.spread)
+        self.spreads: dict[str, dict] = {}  # where the device gave one (search.latency.LatencyMeasurement.spread)
         for row in self.log.rows:
             if row.device == device_key:
                 self.values[row.arch] = row.latency_ms

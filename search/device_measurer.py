@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mnas_pred.errors import DeviceError, MnasPredError
 from mnas_pred.records import DeviceSpec, Measurement, MeasureSettings
-from search.latency import LatencyMeasurer, Timing
+from search.latency import LatencyMeasurement, LatencyMeasurer
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,8 @@ class StoredMeasurement:
 
 
 class DeviceMeasurer(LatencyMeasurer):
-    def __init__(self, spec: DeviceSpec, db: str | os.PathLike | None = None, resolution: int = 224, num_classes: int = 1000,
-                 settings=None):
+    def __init__(self, spec: DeviceSpec, db: str | os.PathLike | None = None, resolution: int = 224,
+                 num_classes: int = 1000, settings: MeasureSettings | None = None):
         from device_profiler import open_device
         from device_profiler.adb import TOOLS_FIX
 
@@ -69,7 +69,7 @@ class DeviceMeasurer(LatencyMeasurer):
                 record = StoredMeasurement(mid, m)
         spread = {"p10_ms": float(m.latency_p10_ms), "p90_ms": float(m.latency_p90_ms), "cv": float(m.cv),
                   "runs": len(m.samples_ms)}
-        return Timing(float(m.latency_ms), spread, record)
+        return LatencyMeasurement(float(m.latency_ms), spread, record)
 
     def close(self):
         self.device.close()

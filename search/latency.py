@@ -29,7 +29,7 @@ TokenRows = Sequence["Sequence[int] | None"] | None
 
 
 @dataclass(frozen=True)
-class Timing:
+class LatencyMeasurement:
     """One device measurement as the search sees it."""
 
     latency_ms: float
@@ -52,8 +52,8 @@ class LatencyModel(abc.ABC):
               records: Sequence[object] = ()) -> LatencyModel:
         """A model refitted with these device measurements (the original stays untouched); may
         write files under ``out_dir`` that :meth:`get_state` refers to. ``records``: the
-        :attr:`Timing.record` of every measurement the device stored in this process (a model
-        that learns from per-layer times reads them here instead of re-reading the store)."""
+        :attr:`LatencyMeasurement.record` of every measurement the device stored in this process
+        (a model that learns from per-layer times reads them here instead of re-reading the store)."""
 
     def predict_interval(self, archs: Sequence[Architecture], coverage: float = 0.8,
                          tokens: TokenRows = None) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +79,7 @@ class LatencyMeasurer(abc.ABC):
     info = None
 
     @abc.abstractmethod
-    def measure(self, arch: Architecture, store: bool = True) -> Timing:
+    def measure(self, arch: Architecture, store: bool = True) -> LatencyMeasurement:
         """Measure one architecture. ``store=False`` keeps the measurement out of the
         measurement store (reference networks: a refit must not learn from them)."""
 

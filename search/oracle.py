@@ -10,8 +10,8 @@
 Every device measurement goes to the measurement log (:class:`search.caches.MeasurementCache`,
 ``measurements.jsonl``), so an architecture is never measured twice in one search and a resumed
 search sees exactly the values the interrupted one saw. The device's full measurements taken in
-this process (``Timing.record``) are kept here too: a refit learns from them and from what the
-store held before, without reading the whole store again.
+this process (``LatencyMeasurement.record``) are kept here too: a refit learns from them and
+from what the store held before, without reading the whole store again.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class LatencyOracle:
         # (not measured again) but rewarded only once the replayed run reaches them again, so the
         # resumed search matches an uninterrupted one at every kill point.
         self.reached: set[str] = set(cache.values)
-        self.records: list[object] = []  # Timing.record of each measurement this process stored
+        self.records: list[object] = []  # LatencyMeasurement.record of each measurement this process stored
         self._parsed: dict[str, Architecture] = {}
         self.on_phase: Callable[[str], None] | None = None  # what it is doing now, for the live display
 

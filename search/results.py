@@ -89,12 +89,11 @@ def finish(search, elapsed: float) -> SearchResult:
     ranked = sorted(cands, key=lambda r: (-r["reward"], r["step"]))
     best = ranked[: c.export_top]
     export_best(search, best)
-    device_measurements = len(oracle.reached)  # distinct architectures measured (resume-stable)
     summary = {
         "samples": len(search.history), "updates": search.update, "distinct_architectures": len(cands),
         "strategy": c.strategy, "target_ms": c.target_ms, "alpha": c.alpha, "beta": c.beta,
         "latency": "predictor" if oracle.uses_predictor else "device",
-        "device_measurements": device_measurements, "predictor_refits": oracle.refits,
+        "device_measurements": search.device_measurements, "predictor_refits": oracle.refits,
         "best": ranked[0] if ranked else None, "pareto_size": len(front),
         "pareto_hypervolume": hypervolume(front, c.target_ms),  # search.pareto.HV_REFERENCE
         "under_target": sum(1 for r in cands if r["latency_ms"] <= c.target_ms),
@@ -107,7 +106,8 @@ def finish(search, elapsed: float) -> SearchResult:
     plot_rewards(search.history, summary, search.out / "reward.png")
     plot_pareto(cands, front, summary, search.out / "pareto.png")
     (search.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return SearchResult(search.out, search.history, front, best, device_measurements, oracle.refits, elapsed, summary)
+    return SearchResult(search.out, search.history, front, best, search.device_measurements, oracle.refits, elapsed,
+                        summary)
 
 
 def export_best(search, best: list[dict]) -> None:
