@@ -8,7 +8,7 @@ from mnas_pred.testing.strategy import StrategyTestCase
 from search.analytic import analytic_accuracy, analytic_latency_ms
 from search.checkpoint import load_state, save_state
 from search.reward import RewardFunction
-from search.strategies import STRATEGIES, PPOStrategy, make_strategy
+from search.strategies import STRATEGIES, PPOStrategy, Strategy, make_strategy
 
 SPACE = SearchSpace.default()
 SMALL = {"evolution": {"population_size": 8, "tournament_size": 3}}
@@ -101,3 +101,49 @@ def test_ppo_temperature_and_tanh_constant_shape_the_policy_it_samples_from():
         probs = s.controller._log_probs(out[:, 0] * 1e3, 0).exp()  # huge activations: logits saturate
     bound = np.exp(0.5) / (np.exp(0.5) + (SPACE.vocab_sizes()[0] - 1) * np.exp(-0.5))
     assert float(probs.max()) <= bound + 1e-6
+
+
+class _CoordinateAscent(Strategy):
+    """A strategy outside the registry, as a plug-in author would write one: change one decision
+    of the best candidate so far, or draw a new one."""
+
+    name = "coordinate-ascent"
+
+    def __init__(self, space, seed=0):
+        super().__init__(space, seed)
+        self.rng = np.random.default_rng([self.seed, 7])
+        self.best: tuple[tuple, float] | None = None
+
+    def ask(self, n):
+        out = []
+        for _ in range(n):
+            t = [int(self.rng.integers(0, v)) for v in self.vocab_sizes]
+            if self.best is not None and self.rng.random() < 0.8:
+                t = list(self.best[0])
+                i = int(self.rng.integers(0, len(t)))
+                t[i] = int(self.rng.integers(0, self.vocab_sizes[i]))
+            out.append(tuple(t))
+        return out
+
+    def tell(self, candidates, rewards):
+        for c, r in zip(candidates, rewards):
+            if self.best is None or r > self.best[1]:
+                self.best = (tuple(c), float(r))
+
+    def get_state(self):
+        return {"rng": self.rng.bit_generator.state, "best": None if self.best is None else
+                {"tokens": list(self.best[0]), "reward": self.best[1]}}
+
+    def set_state(self, state):
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng"]
+        best = state["best"]
+        self.best = None if best is None else (tuple(int(v) for v in best["tokens"]), float(best["reward"]))
+
+
+class TestAPluginStrategy(StrategyTestCase):
+    """The suite as a plug-in author runs it: one fixture."""
+
+    @pytest.fixture
+    def make_strategy(self):
+        return lambda space, seed: _CoordinateAscent(space, seed)
