@@ -23,21 +23,35 @@ class StoredMeasurement:
     measurement: Measurement
 
 
+def _user_error(e: DeviceError, spec: DeviceSpec) -> MnasPredError:
+    from device_profiler.adb import TOOLS_FIX
+
+    fix = e.fix
+    if fix == TOOLS_FIX:  # search has no --perf-test: the tools are pushed once by profile-device
+        fix = (f"push them once with `mnas-pred profile-device --serial {spec.address} --perf-test PATH "
+               "--ort-lib PATH -n 1` (search reuses the tools on the phone)")
+    return MnasPredError(e.problem, fix)
+
+
 class DeviceMeasurer(LatencyMeasurer):
     def __init__(self, spec: DeviceSpec, db: str | os.PathLike | None = None, resolution: int = 224,
                  num_classes: int = 1000, settings: MeasureSettings | None = None):
         from device_profiler import open_device
-        from device_profiler.adb import TOOLS_FIX
+        from device_profiler.formats import model_files_class
 
         try:
             self.device = open_device(spec)
-            self.info = self.device.info()
         except DeviceError as e:
-            fix = e.fix
-            if fix == TOOLS_FIX:  # search has no --perf-test: the tools are pushed once by profile-device
-                fix = (f"push them once with `mnas-pred profile-device --serial {spec.address} --perf-test PATH "
-                       "--ort-lib PATH -n 1` (search reuses the tools on the phone)")
-            raise MnasPredError(e.problem, fix) from None
+            raise _user_error(e, spec) from None
+        try:
+            self.info = self.device.info()
+            # one provider of model files for the whole search (a LiteRT device's conversions are cached)
+            self.files = model_files_class(self.device.model_format)(resolution, num_classes, None)
+        except BaseException as e:
+            self.device.close()
+            if isinstance(e, DeviceError):
+                raise _user_error(e, spec) from None
+            raise
         self.settings = settings or MeasureSettings()
         self.resolution, self.num_classes = resolution, num_classes
         self.db = Path(db) if db else None
@@ -59,7 +73,7 @@ class DeviceMeasurer(LatencyMeasurer):
 
         try:
             m = measure_arch(self.device, arch, self.resolution, self.settings, num_classes=self.num_classes,
-                             device_info=self.info)
+                             device_info=self.info, files=self.files)
         except DeviceError as e:
             raise MnasPredError(f"measuring on {self.info.key} failed: {e.problem}", e.fix) from None
         record = None
@@ -72,6 +86,7 @@ class DeviceMeasurer(LatencyMeasurer):
         return LatencyMeasurement(float(m.latency_ms), spread, record)
 
     def close(self):
+        self.files.close()
         self.device.close()
         if self._store is not None:
             self._store.close()
