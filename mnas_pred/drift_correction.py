@@ -87,7 +87,8 @@ def correction_summary(frame: pd.DataFrame) -> dict:
     if "drift_factor" not in frame:
         return {"corrected": 0}
     f = frame["drift_factor"].dropna()
-    flagged = frame.loc[frame["drift_flag"].astype(str) != "", "drift_flag"]
+    flags = frame["drift_flag"].fillna("").astype(str)  # rows appended without the column: NaN
+    flagged = flags[flags != ""]
     return {
         "corrected": int(f.size),
         "uncorrected": int(len(frame) - f.size),

@@ -125,7 +125,8 @@ def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = 
     quality = measurement_quality(models, drift_correction)
     if drift_correction and "latency_corrected_ms" in models:
         models["latency_raw_ms"] = models["latency_ms"]
-        models["latency_ms"] = models["latency_corrected_ms"]
+        # rows without a corrected value (a search's own new measurements) keep their raw one
+        models["latency_ms"] = models["latency_corrected_ms"].fillna(models["latency_raw_ms"])
         scale = dict(zip(models["measurement_id"], models["latency_ms"] / models["latency_raw_ms"]))
         layers = layers.assign(latency_ms=layers["latency_ms"] * layers["measurement_id"].map(scale).fillna(1.0))
     if "num_classes" not in models:

@@ -58,3 +58,20 @@ def test_fit_predictor_flag_and_report(drifted_db, tmp_path, capsys):
     text = capsys.readouterr().out
     assert on["drift_correction"] is True and "drift correction: off (--no-drift-correction)" in text
     assert "noise floor: run-to-run spread" in text
+
+
+def test_rows_without_a_corrected_value_keep_their_raw_latency(drifted_db):
+    import pandas as pd
+
+    from predictors.data import from_store_frames
+
+    with MeasurementStore(drifted_db, create=False) as store:
+        models, layers = store.models_frame(), store.layers_frame()
+    # a row as the search appends it: no drift columns at all
+    extra = models.iloc[[0]][["measurement_id", "device", "device_model", "device_kind", "arch", "resolution",
+                              "num_classes", "threads", "latency_ms"]].assign(measurement_id=99, latency_ms=7.0)
+    extra_layers = layers[layers["measurement_id"] == models["measurement_id"].iloc[0]].assign(measurement_id=99)
+    data = from_store_frames(pd.concat([models, extra], ignore_index=True),
+                             pd.concat([layers, extra_layers], ignore_index=True))
+    assert data.models["latency_ms"].notna().all() and data.models["latency_ms"].iloc[-1] == 7.0
+    assert data.layers["latency_ms"].notna().all()
