@@ -91,12 +91,14 @@ MIN_CLEAN_RUNS = 3  # fewer clean profiled runs than this: use the preempted one
 def drop_preempted_runs(node_events: list, runs: int, on_cpu: list[float], warmup: int, threads: int):
     """Leave out the profiled runs during which the worker was preempted: their node times
     include the wait. On a machine so busy that fewer than ``MIN_CLEAN_RUNS`` runs were clean
-    (every 5 ms run preempted at a load of 6 on 2 cores), with one thread every run is kept as it
-    is: each run's wait sits in the node that was running when the process was descheduled, a
-    different one each time, and the per-layer median over the runs leaves it out (scaling
-    every node of a run by its CPU share instead shrank the nodes that did not wait: per-layer
-    sums of 0.44-0.63 of the end-to-end time on a loaded machine). With several threads the
-    least preempted run is kept. Returns ``(events, runs, dropped, kept_preempted)``."""
+    (every 5 ms run preempted at a load of 5 on 2 cores), with one thread the runs are combined
+    node by node: each node's median over all runs. A wait sits in the node that was running when
+    the process was descheduled; a single node is hit in a minority of the runs, so its median
+    leaves the waits out, where a whole layer (several nodes) is hit in most runs on such a
+    machine (per-layer medians then gave sums of 1.5-2x the end-to-end time; scaling every node
+    by its run's CPU share instead shrank the nodes that did not wait: 0.44-0.63). The combined
+    profile is one run, indexed as the first kept one. With several threads the least preempted
+    run is kept. Returns ``(events, runs, dropped, combined)``."""
     preempted = {i for i, r in enumerate(on_cpu) if r < MIN_ON_CPU and i >= warmup}
     if not preempted or len(on_cpu) <= warmup:
         return node_events, runs, 0, False
@@ -104,11 +106,27 @@ def drop_preempted_runs(node_events: list, runs: int, on_cpu: list[float], warmu
         kept = [e for e in node_events if e[3] not in preempted]
         return kept, runs - len(preempted), len(preempted), False
     if threads == 1:
-        return node_events, runs, 0, True
+        return median_run(node_events), 1, 0, True
     if len(preempted) >= runs:
         preempted.discard(max(range(warmup, len(on_cpu)), key=lambda i: on_cpu[i]))
     kept = [e for e in node_events if e[3] not in preempted]
     return kept, runs - len(preempted), len(preempted), False
+
+
+def median_run(node_events: list) -> list:
+    """One run made of every node's median time over the runs (0 in a run it is missing from),
+    in the execution order of the first run, indexed as the first run."""
+    run_ids = sorted({e[3] for e in node_events})
+    if not run_ids:
+        return []
+    times: dict[str, dict[int, float]] = {}
+    order: list[tuple[str, str]] = []
+    for name, op, dur, run in node_events:
+        if name not in times:
+            times[name] = {}
+            order.append((name, op))
+        times[name][run] = times[name].get(run, 0.0) + dur
+    return [(name, op, float(np.median([times[name].get(r, 0.0) for r in run_ids])), run_ids[0]) for name, op in order]
 
 
 class LocalDevice(Device):
@@ -260,11 +278,11 @@ class LocalDevice(Device):
         machine["remeasured_for_steal"] = attempt
         node_events: list = []
         profiled_runs = dropped_profiled_runs = 0
-        scaled = False
+        combined = False
         profile_meta: dict = {}
         if result.get("profile_path"):
             node_events, profiled_runs, profile_meta = self._read_profile(result, settings)
-            dropped_profiled_runs, scaled = profile_meta.pop("dropped"), profile_meta.pop("scaled")
+            dropped_profiled_runs, combined = profile_meta.pop("dropped"), profile_meta.pop("combined")
         return RawTiming(
             samples_ms=[float(x) for x in result["samples_ms"]],
             node_events=node_events,
@@ -274,7 +292,7 @@ class LocalDevice(Device):
                 "worker_pid": result.get("pid"), "session_create_s": result.get("session_s"),
                 "worker_phases_s": result.get("phases_s"),
                 "cpu_ms": result.get("cpu_ms"), "preempted_profiled_runs": dropped_profiled_runs,
-                "profile_kept_preempted_runs": scaled, **profile_meta, "machine": machine,
+                "profile_runs_combined_by_node": combined, **profile_meta, "machine": machine,
                 "ort_version": result.get("ort_version"),
             },
         )
@@ -309,14 +327,18 @@ class LocalDevice(Device):
             overhead = trace.overhead_from_calibration(cal_records, clean)
         on_cpu = result.get("profile_on_cpu") or []
         raw_totals, nodes_per_run = trace.run_totals_ms(records), len(records) / max(runs, 1)
-        events, runs, dropped, scaled = drop_preempted_runs(trace.subtract_overhead(records, overhead), runs, on_cpu,
+        events, runs, dropped, combined = drop_preempted_runs(trace.subtract_overhead(records, overhead), runs, on_cpu,
                                                             warmup, settings.threads)
-        meta: dict = {"profiler_overhead_us": overhead, "dropped": dropped, "scaled": scaled}
+        meta: dict = {"profiler_overhead_us": overhead, "dropped": dropped, "combined": combined}
         paired = [float(x) for x in result.get("paired_ms") or []]
         # run indices count the warm-up runs, as the events' do; paired_ms[i] preceded profiled run i
         # (with one thread a preempted unprofiled run counts with its CPU time)
         kept_runs = {e[3] for e in events}
         paired_by_run = {i: paired[i] for i in kept_runs if 0 <= i < len(paired)}
+        if combined and paired[warmup:]:  # the combined run stands for all of them
+            paired_by_run = {min(kept_runs): float(np.median(paired[warmup:]))}
+            totals_of = {min(kept_runs): float(np.median(list(raw_totals.values())))}
+            raw_totals = totals_of
         if paired_by_run:
             e2e = float(np.median(effective_samples(result["samples_ms"], result.get("cpu_ms"), settings.threads)
                                   or result["samples_ms"]))
