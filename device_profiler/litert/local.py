@@ -1,0 +1,117 @@
+"""LiteRT on this machine's CPU (``--runtime litert`` without ``--serial``/``--ssh``).
+
+:class:`LocalLiteRtDevice` times ``.tflite`` files end to end through ai-edge-litert in a fresh worker
+process per model (``_litert_worker.py``), with the local ONNX Runtime device's process handling:
+pinned cores, fixed threads, a higher priority where permitted, a standby worker started ahead, a
+timeout that costs one model. Measurements are end to end only: ai-edge-litert's Python API has no
+per-op profiler, so ``RawTiming`` carries no per-layer times and the measurement says why
+(``metadata["per_layer"]``). Per-layer times on this CPU come from LiteRT's own ``benchmark_model``
+tool (a linux_x86_64 build, ``--benchmark-model``), which is a separate device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from device_profiler import DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler.local import LocalDevice
+from device_profiler.protocol import MIN_ON_CPU
+
+WORKER = Path(__file__).with_name("_litert_worker.py")
+END_TO_END_ONLY = ("none: ai-edge-litert's Python API has no per-op profiler; give --benchmark-model "
+                   "(LiteRT's linux_x86_64 benchmark_model) for per-layer times")
+
+
+def litert_version() -> str:
+    try:
+        return version("ai-edge-litert")
+    except PackageNotFoundError:
+        return ""
+
+
+def run_once(path: str | Path, x):
+    """The ``.tflite``'s output on one input array, in this process (CPU, one thread): for checks, not timing."""
+    import numpy as np
+
+    from mnas_pred.compat import require
+
+    require("ai_edge_litert")
+    from device_profiler.litert._litert_worker import _model
+
+    model = _model(str(path), 1)
+    inputs, outputs = model.create_input_buffers(0), model.create_output_buffers(0)
+    inputs[0].write(np.ascontiguousarray(x, dtype=np.float32))
+    model.run_by_index(0, inputs, outputs)
+    signature = next(iter(model.get_signature_list()))
+    shape = next(iter(model.get_output_tensor_details(signature).values()))["shape"]
+    return outputs[0].read(int(np.prod(shape)), np.float32).reshape(shape)
+
+
+class LocalLiteRtDevice(LocalDevice):
+    """LiteRT (CPU, XNNPACK) on this machine; same options as :class:`~device_profiler.local.LocalDevice`."""
+
+    model_format = "tflite"
+
+    def __init__(self, *args, **kwargs):
+        from mnas_pred.compat import require
+
+        require("ai_edge_litert")  # one line naming the extra, before any worker starts
+        super().__init__(*args, **kwargs)
+
+    def info(self) -> DeviceInfo:
+        base = super().info()
+        return dataclasses.replace(base, runtime="litert", runtime_version=litert_version(),
+                                   **({"accelerator": "cpu"} if hasattr(base, "accelerator") else {}))
+
+    def _spawn(self) -> subprocess.Popen:
+        import os
+        import sys
+
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        try:
+            return subprocess.Popen(
+                [self.python or sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, env=env, cwd=self.workdir,
+            )
+        except OSError as e:
+            raise DeviceError(f"cannot start the LiteRT worker ({self.python}): {e}",
+                              "check the Python environment") from None
+
+    def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
+        model_path = Path(model_path).resolve()
+        if not model_path.is_file():
+            raise DeviceError(f"model file '{model_path}' does not exist", "convert the model first")
+        cpus = self.pinned_cpus(settings.threads)
+        request = {"model": str(model_path), "threads": settings.threads, "warmup": settings.warmup,
+                   "runs": settings.runs, "cpus": cpus, "nice": self.nice, "min_on_cpu": MIN_ON_CPU}
+        proc = self._take_worker()
+        try:
+            out, err = proc.communicate(json.dumps(request) + "\n", timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            self._kill(proc)
+            raise DeviceError(f"LiteRT worker timed out after {self.timeout_s:.0f} s on {model_path.name}",
+                              "the model was skipped; re-run to retry it", transient=True) from None
+        finally:
+            self._standby = None
+            self.prestart()
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        result = json.loads(lines[-1]) if lines and proc.returncode == 0 else None
+        if result is None or "error" in result or "samples_ms" not in result:
+            why = (result or {}).get("error") or (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+            raise DeviceError(f"LiteRT failed on {model_path.name}: {why}",
+                              "the model was skipped; re-run to retry it", transient=True)
+        return RawTiming(
+            samples_ms=[float(x) for x in result["samples_ms"]], node_events=[], profiled_runs=0,
+            metadata={
+                "affinity": result.get("affinity", cpus), "nice": result.get("nice"), "threads": settings.threads,
+                "worker_pid": result.get("pid"), "model_load_s": result.get("load_s"), "cpu_ms": result.get("cpu_ms"),
+                "fully_accelerated": result.get("fully_accelerated"), "per_layer": END_TO_END_ONLY,
+            },
+        )
+
+
+__all__ = ["END_TO_END_ONLY", "LocalLiteRtDevice", "litert_version", "run_once"]
