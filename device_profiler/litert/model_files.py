@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -75,13 +76,14 @@ class TfliteFiles:
     ``workers``: conversion processes (default: the CPUs not in ``avoid_cpus``, at least 1, at most 4:
     each holds torch and the converter, 1-2 GB). ``lookahead``: conversions queued at most
     (default ``2 * workers``). ``avoid_cpus``: cores the device times on (the local CPU device) that
-    the workers must leave alone. ``timeout_s``: one conversion's limit.
+    the workers must leave alone. ``timeout_s``: one conversion's limit. ``workdir`` is not used: the
+    files stay in the cache folder (``cache_dir``, default :func:`~device_profiler.litert.convert.default_cache_dir`).
     """
 
     fmt = "tflite"
 
-    def __init__(self, resolution: int, num_classes: int, *, cache_dir: str | os.PathLike | None = None,
-                 workers: int | None = None, lookahead: int | None = None, avoid_cpus: list[int] | None = None,
+    def __init__(self, resolution: int, num_classes: int, workdir: str | os.PathLike | None = None, *,
+                 cache_dir: str | os.PathLike | None = None, workers: int | None = None, lookahead: int | None = None, avoid_cpus: list[int] | None = None,
                  nice: int | None = 10, timeout_s: float = CONVERT_TIMEOUT_S):
         self.resolution, self.num_classes = int(resolution), int(num_classes)
         self.cache = TfliteCache(cache_dir)
@@ -93,55 +95,71 @@ class TfliteFiles:
         self.nice, self.timeout_s = nice, timeout_s
         self._pool: ProcessPoolExecutor | None = None
         self._order: list[str] = []
-        self._pending: dict[str, Future] = {}
+        self._pending: dict[str, tuple[Future, int]] = {}  # arch -> (future, pool generation)
+        self._generation = 0
+        self._lock = threading.RLock()
         self._done: dict[str, Converted] = {}
         self._failed: dict[str, DeviceError] = {}
 
     # ------------------------------------------------------------------ the pipeline
     def prefetch(self, archs: list[str]) -> None:
         """The campaign's order: start converting its first models now."""
-        self._order = [self._canonical(a) for a in archs]
-        self._fill(0)
+        order = [self._canonical(a) for a in archs]
+        with self._lock:
+            self._order = order
+            self._fill(0)
 
     def path(self, arch) -> Path:
         """The converted file of ``arch``, waiting for (or starting) its conversion."""
         return self.converted(arch).path
 
     def converted(self, arch) -> Converted:
-        """The conversion of ``arch``: file, sha256, seconds and whether this campaign converted it."""
+        """The conversion of ``arch``: file, sha256, seconds and whether this campaign converted it.
+        Thread-safe (the fleet's device threads share one instance); waiting holds no lock."""
         a = self._canonical(arch)
-        if a in self._done:
-            return self._done[a]
-        if a in self._failed:  # a converter failure is deterministic: do not convert again on a retry
-            raise self._failed[a]
-        hit = self.cache.lookup(a, self.resolution, self.num_classes)
-        if hit is not None:
-            self._done[a] = hit
-        else:
-            future = self._pending.get(a) or self._submit(a)
+        with self._lock:
+            if a in self._done:
+                return self._done[a]
+            if a in self._failed:  # a converter failure is deterministic: do not convert again on a retry
+                raise self._failed[a]
+            hit = self.cache.lookup(a, self.resolution, self.num_classes)
+            if hit is None:
+                pending = self._pending.get(a) or self._submit(a)
+            else:
+                self._done[a] = hit
             self._fill(self._position(a) + 1)
-            self._done[a] = self._wait(a, future)
-        self._fill(self._position(a) + 1)
-        return self._done[a]
+        if hit is not None:
+            return hit
+        result = self._wait(a, *pending)
+        with self._lock:
+            self._done[a] = result
+            self._fill(self._position(a) + 1)
+        return result
 
-    def _wait(self, arch: str, future: Future) -> Converted:
-        self._pending.pop(arch, None)  # before a restart re-queues what is pending
+    def release(self, arch) -> None:
+        """The caller is done with the file: the cache keeps it (a re-run must not convert it again)."""
+
+    def _wait(self, arch: str, future: Future, generation: int) -> Converted:
         try:
             r = future.result(timeout=self.timeout_s)
         except FutureTimeout:
-            self._restart()
+            self._restart(arch, generation)
             raise DeviceError(f"converting {arch[:60]} to LiteRT took more than {self.timeout_s:.0f} s",
                               "the model was skipped; re-run to retry it", transient=True) from None
         except BrokenProcessPool:
-            self._restart()
+            self._restart(arch, generation)
             raise DeviceError(f"the LiteRT converter process died while converting {arch[:60]} (out of memory?)",
                               "the model was skipped; re-run to retry it", transient=True) from None
         except Exception as e:  # the converter's own error: that model fails, the campaign goes on
             msg = " ".join(str(e).split())[:300]
             err = DeviceError(f"litert-torch could not convert {arch[:60]}: {type(e).__name__}: {msg}",
                               f"the model was skipped; the converter's log is {self._log_path()}", transient=True)
-            self._failed[arch] = err
+            with self._lock:
+                self._pending.pop(arch, None)
+                self._failed[arch] = err
             raise err from None
+        with self._lock:
+            self._pending.pop(arch, None)
         return Converted(arch, Path(r["path"]), r["sha256"], float(r["convert_s"]), bool(r["converted_now"]))
 
     def _position(self, arch: str) -> int:
@@ -160,16 +178,17 @@ class TfliteFiles:
             if self.cache.lookup(a, self.resolution, self.num_classes) is None:
                 self._submit(a)
 
-    def _submit(self, arch: str) -> Future:
+    def _submit(self, arch: str) -> tuple[Future, int]:
         if self._pool is None:
+            self._generation += 1
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                 initargs=(self.cpus, self.nice, str(self._log_path())))
         self.cache.folder.mkdir(parents=True, exist_ok=True)
         f = self._pool.submit(_convert, str(self.cache.folder), self.cache.versions, arch, self.resolution,
                               self.num_classes)
-        self._pending[arch] = f
-        return f
+        self._pending[arch] = (f, self._generation)
+        return self._pending[arch]
 
     def _log_path(self) -> Path:
         return self.cache.folder / "convert.log"
@@ -192,15 +211,25 @@ class TfliteFiles:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
 
-    def _restart(self) -> None:
-        self._kill_workers()
-        lost = list(self._pending)
-        self._pending.clear()
-        for a in lost:  # queued conversions died with the pool: queue them again
-            if a in self._order:
-                self._submit(a)
+    def _restart(self, arch: str, generation: int) -> None:
+        """Replace the pool that failed ``arch`` (once, however many threads saw it fail) and queue again
+        what died with it, except ``arch`` itself (its caller reports it)."""
+        with self._lock:
+            self._pending.pop(arch, None)
+            if generation != self._generation:
+                return  # another thread restarted it already
+            self._kill_workers()
+            lost = list(self._pending)
+            self._pending.clear()
+            for a in lost:
+                if a in self._order:
+                    self._submit(a)
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._pending:  # conversions nobody will wait for: stop them now
             self._pending.clear()
             self._kill_workers()
