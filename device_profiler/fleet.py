@@ -303,7 +303,7 @@ def profile_many(
     # Phones of one model share a predictor: what any of them measured (in this run's earlier
     # attempts, or before, with other serials) is not measured again.
     done_before = store.measured_archs(resolution, settings, num_classes=num_classes, device_keys=keys,
-                                       device_models={(i.kind, i.model) for i in infos})
+                                       device_models={(i.kind, i.model) for i in infos}, runtime=infos[0])
     pending: list[tuple[int, str]] = []
     for index, arch in enumerate(archs):
         if arch in done_before:

@@ -382,7 +382,7 @@ def profile(
     consecutive_failures = 0
     try:
         for i, arch in enumerate(archs, start=1):
-            if store.has(info.key, arch, resolution, settings, num_classes=num_classes):
+            if store.has(info, arch, resolution, settings, num_classes=num_classes):
                 report.skipped += 1
                 if progress:
                     progress(ProfileEvent(i, len(archs), arch, "skipped"))
