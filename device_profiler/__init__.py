@@ -42,6 +42,19 @@ def open_device(
                                  cpus=tuple(cpus) if cpus else None)
     elif ssh or serial or adb or perf_test or ort_lib or cpus:
         raise TypeError("open_device(spec): the device's options belong in the DeviceSpec")
+    if spec.runtime == "litert":
+        from device_profiler.litert import check_extra
+
+        check_extra()  # one line naming pip install 'mnas-pred[litert]', before anything starts
+    if spec.kind == "local" and spec.accelerator != "cpu":
+        raise DeviceError(f"--accelerator {spec.accelerator}: this machine's "
+                          f"{'LiteRT' if spec.runtime == 'litert' else 'ONNX Runtime'} measures on its CPU only",
+                          "drop --accelerator here, or measure a phone's GPU with --serial X --runtime litert "
+                          "--accelerator gpu")
+    if spec.kind == "local" and spec.runtime == "litert":
+        from device_profiler.litert.local import open_local
+
+        return open_local(spec)
     if spec.kind == "adb":
         from device_profiler.adb import AdbDevice
 

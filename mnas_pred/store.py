@@ -138,6 +138,10 @@ def settings_key(settings: MeasureSettings | dict) -> str:
     return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
+# The runtime names of the command line (--runtime) and of the store (DeviceInfo.runtime).
+STORED_RUNTIMES = {"ort": "onnxruntime", "litert": "litert"}
+
+
 def runtime_identity(device: DeviceInfo | str | None) -> tuple[str, str | None, str]:
     """(runtime, runtime version, accelerator) of a measurement by ``device``. A bare device key or
     None (callers from before runtimes were told apart) means ONNX Runtime on the CPU, any version."""

@@ -12,3 +12,20 @@ litert-torch nor ai-edge-litert at import time: both come in through
 :func:`mnas_pred.compat.require` where they are used, so a missing extra is one line naming
 ``pip install 'mnas-pred[litert]'``.
 """
+
+from __future__ import annotations
+
+EXTRA_MODULES = ("litert_torch", "ai_edge_litert")
+
+
+def check_extra() -> None:
+    """Raise the one-line error naming ``pip install 'mnas-pred[litert]'`` when a module of the extra is
+    missing. Checks without importing (litert-torch takes seconds to import)."""
+    from mnas_pred.compat import available, require
+
+    for module in EXTRA_MODULES:
+        if not available(module):
+            require(module)  # raises MnasPredError naming the extra
+
+
+__all__ = ["EXTRA_MODULES", "check_extra"]

@@ -114,4 +114,19 @@ class LocalLiteRtDevice(LocalDevice):
         )
 
 
-__all__ = ["END_TO_END_ONLY", "LocalLiteRtDevice", "litert_version", "run_once"]
+def open_local(spec) -> LocalDevice:
+    """The local LiteRT device of a :class:`~mnas_pred.records.DeviceSpec`: end to end through
+    ai-edge-litert, or end to end and per layer through LiteRT's ``benchmark_model`` tool when
+    ``spec.benchmark_model`` names a linux_x86_64 build (``--benchmark-model``)."""
+    cpus = list(spec.cpus) if spec.cpus else None
+    if spec.benchmark_model:
+        try:
+            from device_profiler.litert.benchmark_model import LocalBenchmarkModelDevice  # the tool's runner
+        except ImportError:
+            raise DeviceError("--benchmark-model on this machine's CPU is not available in this installation",
+                              "drop --benchmark-model to measure end to end through ai-edge-litert") from None
+        return LocalBenchmarkModelDevice(spec.benchmark_model, cpus=cpus)
+    return LocalLiteRtDevice(cpus=cpus)
+
+
+__all__ = ["END_TO_END_ONLY", "LocalLiteRtDevice", "litert_version", "open_local", "run_once"]

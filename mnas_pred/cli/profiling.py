@@ -10,7 +10,18 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mnas_pred.cli._app import JsonOption, ResolutionOption, SpaceOption, app, console, err_console, print_json
+from mnas_pred.cli._app import (
+    AcceleratorOption,
+    BenchmarkModelOption,
+    JsonOption,
+    ResolutionOption,
+    RuntimeOption,
+    SpaceOption,
+    app,
+    console,
+    err_console,
+    print_json,
+)
 from mnas_pred.cli._progress import PlainProgress, progress_display
 from mnas_pred.errors import MnasPredError
 from mnas_pred.limits import check_local_threads, option_callback
@@ -108,15 +119,20 @@ def profile_device(
     adb: AdbOption = None,
     perf_test: PerfTestOption = None,
     ort_lib: OrtLibOption = None,
+    runtime: RuntimeOption = "ort",
+    accelerator: AcceleratorOption = "cpu",
+    benchmark_model: BenchmarkModelOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
     and store every measurement as soon as it is taken (re-run the same command to resume).
     With several --serial the models are shared out among the phones, one at a time per phone."""
-    from device_profiler import MeasureSettings, open_device
+    from device_profiler import DeviceSpec, MeasureSettings, open_device
     from device_profiler.protocol import profile, sample_archs
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
+
+    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model)}
 
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
     if len(serials) > 1:
@@ -125,7 +141,7 @@ def profile_device(
         _profile_on_phones(serials, allow_mixed=allow_mixed, num_models=num_models, db=db, threads=threads,
                            runs=runs, warmup=warmup, profile_runs=profile_runs, repeats=repeats,
                            drift_every=drift_every, seed=seed, resolution=resolution, space=space, adb=adb,
-                           perf_test=perf_test, ort_lib=ort_lib, json_out=json_out)
+                           perf_test=perf_test, ort_lib=ort_lib, json_out=json_out, runtime_options=runtime_options)
         return
     serial = serials[0] if serials else None
     if serial is None and not ssh:
@@ -138,7 +154,8 @@ def profile_device(
     ratios: list[float] = []
     with (
         DeferredStore(db) as store,  # created once the device has answered: a failed run leaves no file
-        open_device(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)) as device,
+        open_device(DeviceSpec.select(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib),
+                                      **runtime_options)) as device,
         progress_display(err_console, console, columns, quiet=json_out) as bar,
     ):
         task = bar.add_task("profiling", total=len(archs), last="")
@@ -181,12 +198,12 @@ def _fail_if_incomplete(failed: list[dict], total: int, db: Path) -> None:
 def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int, db: Path, threads: int, runs: int,
                        warmup: int, profile_runs: int, repeats: int, drift_every: int, seed: int,
                        resolution: int | None, space: Path | None, adb: Path | None, perf_test: Path | None,
-                       ort_lib: Path | None, json_out: bool) -> None:
+                       ort_lib: Path | None, json_out: bool, runtime_options: dict) -> None:
     """``profile-device`` with several ``--serial``: one worker per phone, one store
     (device_profiler.fleet.profile_many does the work)."""
     from contextlib import ExitStack
 
-    from device_profiler import MeasureSettings, open_device
+    from device_profiler import DeviceSpec, MeasureSettings, open_device
     from device_profiler.fleet import profile_many
     from device_profiler.protocol import sample_archs
     from mnas_pred.deferred_store import DeferredStore
@@ -199,7 +216,8 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
     ratios: list[float] = []
     with ExitStack() as stack:
         store = stack.enter_context(DeferredStore(db))  # created once the phones have answered
-        phones = [stack.enter_context(open_device(s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)))
+        phones = [stack.enter_context(open_device(DeviceSpec.select(
+                      s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), **runtime_options)))
                   for s in serials]
         bar = stack.enter_context(progress_display(err_console, console, _PROGRESS_COLUMNS, quiet=json_out))
         task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
