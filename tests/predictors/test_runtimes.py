@@ -46,9 +46,9 @@ def test_fit_refuses_a_device_measured_with_two_runtimes(mixed_store, tmp_path, 
 
 
 def test_runtime_choice_fits_and_fingerprints_it_and_init_from_crosses_runtimes(mixed_store, tmp_path):
+    from predictors.data import load_training_data
     from predictors.io import load_predictor, save_predictor
     from predictors.workflow import fit_predictor
-    from predictors.data import load_training_data
 
     ort = load_training_data(mixed_store, runtime="ort")
     litert = load_training_data(mixed_store, runtime="litert", accelerator="cpu")
