@@ -114,6 +114,22 @@ class LocalLiteRtDevice(LocalDevice):
         )
 
 
+def local_row(accelerator: str, cores: int) -> dict:
+    """What ``mnas-pred devices --runtime litert`` says about this machine (state and note)."""
+    from device_profiler.litert import EXTRA_MODULES
+    from device_profiler.litert.convert import converter_versions, default_cache_dir
+    from mnas_pred.compat import EXTRAS, available
+
+    missing = [m for m in EXTRA_MODULES if not available(m)]
+    if missing:
+        return {"state": "unavailable", "note": f"LiteRT needs {EXTRAS[missing[0]].install}"}
+    if accelerator != "cpu":
+        return {"state": "unavailable", "note": "LiteRT here measures on the CPU only (GPU: a phone, --serial)"}
+    return {"state": "ready", "note": f"litert {litert_version()} (ai-edge-litert: end to end; per layer with "
+                                      f"--benchmark-model), litert-torch {converter_versions()['litert-torch']}, "
+                                      f"{cores} cores; converted models cached in {default_cache_dir()}"}
+
+
 def open_local(spec) -> LocalDevice:
     """The local LiteRT device of a :class:`~mnas_pred.records.DeviceSpec`: end to end through
     ai-edge-litert, or end to end and per layer through LiteRT's ``benchmark_model`` tool when
@@ -129,4 +145,4 @@ def open_local(spec) -> LocalDevice:
     return LocalLiteRtDevice(cpus=cpus)
 
 
-__all__ = ["END_TO_END_ONLY", "LocalLiteRtDevice", "litert_version", "open_local", "run_once"]
+__all__ = ["END_TO_END_ONLY", "LocalLiteRtDevice", "litert_version", "local_row", "open_local", "run_once"]

@@ -43,12 +43,15 @@ def _str(path: Path | None) -> str | None:
 def devices(
     ssh: Annotated[Optional[list[str]], typer.Option("--ssh", help="An ssh host to list (repeat for several).")] = None,
     adb: AdbOption = None,
+    runtime: RuntimeOption = "ort",
+    accelerator: AcceleratorOption = "cpu",
     json_out: JsonOption = False,
 ) -> None:
-    """List usable devices: the local CPU, adb devices with their state, the ssh hosts given."""
+    """List usable devices: the local CPU, adb devices with their state, the ssh hosts given
+    (for measuring with --runtime on --accelerator)."""
     from device_profiler import list_devices
 
-    rows = list_devices(ssh_hosts=ssh or [], adb=_str(adb))
+    rows = list_devices(ssh_hosts=ssh or [], adb=_str(adb), runtime=runtime, accelerator=accelerator)
     if json_out:
         print_json(rows)
         return

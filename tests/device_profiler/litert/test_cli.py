@@ -27,14 +27,8 @@ sys.meta_path.insert(0, _NoLiteRT())
 
 
 def test_litert_without_the_extra_is_one_line_naming_the_pip_install(tmp_path):
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(BLOCK_EXTRA)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "COLUMNS": "200"}
-    res = subprocess.run([sys.executable, "-m", "mnas_pred", "profile-device", "--runtime", "litert",
-                          "--num-models", "1", "--db", str(tmp_path / "m.db")],
-                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    res = _run_with_hook(tmp_path, BLOCK_EXTRA, "profile-device", "--runtime", "litert", "--num-models", "1",
+                         "--db", str(tmp_path / "m.db"))
     line = assert_refused(res.returncode, res.stderr, "pip install 'mnas-pred[litert]'")
     assert "litert" in line and not (tmp_path / "m.db").exists()
 
@@ -55,3 +49,27 @@ def test_unknown_runtime_or_accelerator(flag, value, fragment, tmp_path, capsys)
     refused_in_process(capsys, ["profile-device", flag, value, "--num-models", "1", "--db", tmp_path / "m.db"],
                        fragment)
     assert not (tmp_path / "m.db").exists()
+
+
+def _run_with_hook(tmp_path, hook_text, *args):
+    hook = tmp_path / "hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(hook_text)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "mnas_pred", *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
+
+
+def test_devices_says_whether_litert_can_measure_here(tmp_path):
+    import importlib.util
+    import json
+    from importlib.metadata import version
+
+    res = _run_with_hook(tmp_path, "", "devices", "--runtime", "litert", "--json")
+    local = next(r for r in json.loads(res.stdout) if r["kind"] == "local")
+    if all(importlib.util.find_spec(m) for m in ("litert_torch", "ai_edge_litert")):
+        assert local["state"] == "ready" and f"litert {version('ai-edge-litert')}" in local["note"]
+    res = _run_with_hook(tmp_path, BLOCK_EXTRA, "devices", "--runtime", "litert", "--json")
+    local = next(r for r in json.loads(res.stdout) if r["kind"] == "local")
+    assert local["state"] == "unavailable" and "pip install 'mnas-pred[litert]'" in local["note"]
