@@ -56,11 +56,25 @@ class LocalLiteRtDevice(LocalDevice):
 
     model_format = "tflite"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, benchmark_model: str | None = None, **kwargs):
         from mnas_pred.compat import require
 
         require("ai_edge_litert")  # one line naming the extra, before any worker starts
         super().__init__(*args, **kwargs)
+        self.benchmark_model = benchmark_model
+        self._runner = None
+
+    def _tool_runner(self):
+        """LiteRT's benchmark_model (linux_x86_64 build) run here: end to end and per layer."""
+        if self._runner is None:
+            try:
+                from device_profiler.litert.runner import BenchmarkModelRunner, local_shell
+            except ImportError:
+                raise DeviceError("--benchmark-model on this machine's CPU is not available in this installation",
+                                  "drop --benchmark-model to measure end to end through ai-edge-litert") from None
+            self._runner = BenchmarkModelRunner(execute=local_shell, tool=str(self.benchmark_model),
+                                                where="local CPU")
+        return self._runner
 
     def info(self) -> DeviceInfo:
         base = super().info()
@@ -86,6 +100,9 @@ class LocalLiteRtDevice(LocalDevice):
         if not model_path.is_file():
             raise DeviceError(f"model file '{model_path}' does not exist", "convert the model first")
         cpus = self.pinned_cpus(settings.threads)
+        if self.benchmark_model:  # the tool pins itself through taskset (its own samples and per-layer profile)
+            return self._tool_runner().time(str(model_path), model_path, settings,
+                                            cpu_mask=format(sum(1 << c for c in cpus), "x"))
         request = {"model": str(model_path), "threads": settings.threads, "warmup": settings.warmup,
                    "runs": settings.runs, "cpus": cpus, "nice": self.nice, "min_on_cpu": MIN_ON_CPU}
         proc = self._take_worker()
@@ -134,15 +151,7 @@ def open_local(spec) -> LocalDevice:
     """The local LiteRT device of a :class:`~mnas_pred.records.DeviceSpec`: end to end through
     ai-edge-litert, or end to end and per layer through LiteRT's ``benchmark_model`` tool when
     ``spec.benchmark_model`` names a linux_x86_64 build (``--benchmark-model``)."""
-    cpus = list(spec.cpus) if spec.cpus else None
-    if spec.benchmark_model:
-        try:
-            from device_profiler.litert.benchmark_model import LocalBenchmarkModelDevice  # the tool's runner
-        except ImportError:
-            raise DeviceError("--benchmark-model on this machine's CPU is not available in this installation",
-                              "drop --benchmark-model to measure end to end through ai-edge-litert") from None
-        return LocalBenchmarkModelDevice(spec.benchmark_model, cpus=cpus)
-    return LocalLiteRtDevice(cpus=cpus)
+    return LocalLiteRtDevice(cpus=list(spec.cpus) if spec.cpus else None, benchmark_model=spec.benchmark_model)
 
 
 __all__ = ["END_TO_END_ONLY", "LocalLiteRtDevice", "litert_version", "local_row", "open_local", "run_once"]
