@@ -144,7 +144,7 @@ class TfliteFiles:
             r = future.result(timeout=self.timeout_s)
         except FutureTimeout:
             self._restart(arch, generation)
-            raise DeviceError(f"converting {arch[:60]} to LiteRT took more than {self.timeout_s:.0f} s",
+            raise DeviceError(f"converting {arch[:60]} to LiteRT took more than {self.timeout_s:g} s",
                               "the model was skipped; re-run to retry it", transient=True) from None
         except BrokenProcessPool:
             self._restart(arch, generation)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -76,4 +78,34 @@ def test_conversion_failure_is_one_model_failure_not_a_hang(tmp_path, monkeypatc
         assert e.value.transient and "could not convert" in e.value.problem
         with pytest.raises(DeviceError):
             files.path(arch)
+    assert not list((tmp_path / "c").glob("*.tflite"))
+
+
+def test_prefetch_of_converted_networks_starts_no_converter(litert_models, tmp_path):
+    """A re-run whose networks are all in the cache never starts a conversion worker."""
+    from device_profiler.litert.model_files import TfliteFiles
+
+    cache = litert_models.copy_cache(tmp_path / "c")
+    with TfliteFiles(litert_models.resolution, litert_models.num_classes, cache_dir=cache) as files:
+        files.prefetch(litert_models.archs)
+        paths = [files.path(a) for a in litert_models.archs]
+        assert files._pool is None  # nothing to convert: no worker process was started
+    assert paths == [cache / litert_models.files[a].path.name for a in litert_models.archs]
+
+
+def test_a_conversion_past_its_time_limit_fails_that_model_and_stops_its_worker(tmp_path):
+    pytest.importorskip("litert_torch", reason="needs the [litert] extra")
+    from device_profiler import DeviceError
+    from device_profiler.litert.model_files import TfliteFiles
+
+    arch = tiny_archs(3)[2]
+    with TfliteFiles(32, 10, cache_dir=tmp_path / "c", workers=1, timeout_s=0.5) as files:
+        files.prefetch([arch])
+        workers = list(files._pool._processes.values())
+        start = time.monotonic()
+        with pytest.raises(DeviceError) as e:
+            files.path(arch)
+        assert e.value.transient and "took more than 0.5 s" in e.value.problem
+        assert time.monotonic() - start < 30
+        assert files._pool is None and all(not w.is_alive() for w in workers)
     assert not list((tmp_path / "c").glob("*.tflite"))
