@@ -80,3 +80,19 @@ def test_end_to_end_only_litert_data_names_benchmark_model(cpu_store, tmp_path, 
     with sqlite3.connect(db) as c:  # the data itself is intact and still exportable
         assert c.execute("SELECT COUNT(*) FROM measurements WHERE runtime = 'litert'").fetchone()[0] > 0
     c.close()
+
+
+def test_a_predictor_refuses_a_device_of_another_runtime(mixed_store, tmp_path):
+    from mnas_pred.errors import MnasPredError
+    from predictors.data import load_training_data
+    from predictors.io import check_runtime, load_predictor, save_predictor
+    from predictors.workflow import fit_predictor
+
+    pf, _ = fit_predictor(load_training_data(mixed_store, runtime="ort"), "flops", folds=0, baselines=[])
+    save_predictor(pf, tmp_path / "ort.json")
+    pf = load_predictor(tmp_path / "ort.json")
+    check_runtime(pf, "onnxruntime", "cpu")  # the same stack: fine
+    for runtime, accelerator in (("litert", "cpu"), ("onnxruntime", "gpu")):
+        with pytest.raises(MnasPredError) as e:
+            check_runtime(pf, runtime, accelerator)
+        assert "fitted on onnxruntime/cpu" in e.value.problem and "--runtime ort" in e.value.fix
