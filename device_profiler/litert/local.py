@@ -19,7 +19,6 @@ from pathlib import Path
 
 from device_profiler import DeviceError, DeviceInfo, MeasureSettings, RawTiming
 from device_profiler.local import LocalDevice
-from device_profiler.protocol import MIN_ON_CPU
 
 WORKER = Path(__file__).with_name("_litert_worker.py")
 END_TO_END_ONLY = ("none: ai-edge-litert's Python API has no per-op profiler; give --benchmark-model "
@@ -104,7 +103,7 @@ class LocalLiteRtDevice(LocalDevice):
             return self._tool_runner().time(str(model_path), model_path, settings,
                                             cpu_mask=format(sum(1 << c for c in cpus), "x"))
         request = {"model": str(model_path), "threads": settings.threads, "warmup": settings.warmup,
-                   "runs": settings.runs, "cpus": cpus, "nice": self.nice, "min_on_cpu": MIN_ON_CPU}
+                   "runs": settings.runs, "cpus": cpus, "nice": self.nice}
         proc = self._take_worker()
         try:
             out, err = proc.communicate(json.dumps(request) + "\n", timeout=self.timeout_s)

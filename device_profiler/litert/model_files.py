@@ -35,18 +35,23 @@ from device_profiler.litert.convert import Converted, TfliteCache
 CONVERT_TIMEOUT_S = 900.0  # 224x224 networks take 35-55 s here; a CI machine is ~3x slower
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
+    """A killed campaign leaves no converter behind: the kernel kills this worker when its parent dies
+    (PR_SET_PDEATHSIG, Linux). A parent that died before this ran (a kill -9 while the worker was still
+    starting) sends no signal any more: then the worker leaves at once."""
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a killed campaign leaves no converter behind
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
-def _init_worker(cpus: list[int] | None, nice: int | None, log_path: str | None) -> None:
-    _die_with_parent()
+def _init_worker(parent: int, cpus: list[int] | None, nice: int | None, log_path: str | None) -> None:
+    _die_with_parent(parent)
     if cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cpus)
     if nice and hasattr(os, "nice"):
@@ -183,7 +188,7 @@ class TfliteFiles:
             self._generation += 1
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                initargs=(self.cpus, self.nice, str(self._log_path())))
+                initargs=(os.getpid(), self.cpus, self.nice, str(self._log_path())))
         self.cache.folder.mkdir(parents=True, exist_ok=True)
         f = self._pool.submit(_convert, str(self.cache.folder), self.cache.versions, arch, self.resolution,
                               self.num_classes)
