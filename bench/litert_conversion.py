@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,9 +39,18 @@ REFERENCE = "mnasnet-b1"  # profile-device's drift reference: converted too, so 
 
 
 def machine() -> dict:
+    """This machine as `lscpu` names its CPU, and its load (the machine is shared: numbers move with it)."""
     from device_profiler.local import cpu_model
 
-    return {"host": platform.node(), "cpu": cpu_model(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout if shutil.which("lscpu") else ""
+    model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), cpu_model())
+    return {"host": platform.node(), "cpu": model, "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
+
+
+def _machine_line(part: dict, tail: str) -> str:
+    m = part["machine"]
+    return (f"{part['when']}, {m['cpu']} (lscpu; {m['cpus']} CPUs, shared with other work), load average "
+            f"{part['load_avg_before'][0]:.2f} before / {part['load_avg_after'][0]:.2f} after; {tail}")
 
 
 def litert_output(path: Path, x):
@@ -182,11 +192,9 @@ def markdown(report: dict) -> str:
     lines = ["# LiteRT conversion and LiteRT vs ONNX Runtime", ""]
     c = report.get("convert")
     if c:
-        m = c["machine"]
         lines += [
             "## Conversion (litert-torch) and fidelity", "",
-            f"{c['when']}, {m['cpu']} ({m['cpus']} CPUs, shared), load average {c['load_avg_before'][0]:.2f} before / "
-            f"{c['load_avg_after'][0]:.2f} after; {c['resolution']}x{c['resolution']}, {c['workers']} conversion workers.", "",
+            _machine_line(c, f"{c['resolution']}x{c['resolution']}, {c['workers']} conversion workers."), "",
             f"- {c['networks']} networks ({c['networks'] - 1} sampled + MnasNet-B1), {c['failed']} failed; "
             f"{c['convert_s']['converted_in_this_run']} converted in this run, wall {c['wall_s']} s",
             f"- conversion seconds per network: median {c['convert_s']['median']}, range {c['convert_s']['min']}-"
@@ -204,11 +212,9 @@ def markdown(report: dict) -> str:
         lines.append("")
     k = report.get("campaign")
     if k:
-        m = k["machine"]
         lines += [
             "## LiteRT vs ONNX Runtime on this CPU (same networks, end to end, one thread)", "",
-            f"{k['when']}, {m['cpu']} ({m['cpus']} CPUs, shared), load average {k['load_avg_before'][0]:.2f} before / "
-            f"{k['load_avg_after'][0]:.2f} after.", "",
+            _machine_line(k, "both campaigns one after the other, conversions from the cache of the part above."), "",
             *[f"- `{cmd}`" for cmd in k["commands"]],
             f"- median LiteRT/ORT latency ratio over {k['networks']} networks: **{k['median_ratio_litert_over_ort']:.3f}** "
             f"(range {k['ratio_range'][0]:.3f}-{k['ratio_range'][1]:.3f}); medians {k['median_litert_ms']:.2f} ms vs "
