@@ -77,8 +77,19 @@ class LocalLiteRtDevice(LocalDevice):
 
     def info(self) -> DeviceInfo:
         base = super().info()
-        return dataclasses.replace(base, runtime="litert", runtime_version=litert_version(),
-                                   **({"accelerator": "cpu"} if hasattr(base, "accelerator") else {}))
+        version, props = litert_version(), dict(base.properties)
+        if self.benchmark_model:  # the timings come from that binary: it is the runtime (as on phones and boards)
+            import hashlib
+
+            try:
+                with open(self.benchmark_model, "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+            except OSError as e:
+                raise DeviceError(f"cannot read --benchmark-model '{self.benchmark_model}': {e.strerror}",
+                                  "give the path of LiteRT's benchmark_model (linux_x86_64 build)") from None
+            version, props["benchmark_model_sha256"] = f"benchmark_model-sha256:{digest[:12]}", digest
+        return dataclasses.replace(base, runtime="litert", runtime_version=version, properties=props,
+                                   accelerator="cpu")
 
     def _spawn(self) -> subprocess.Popen:
         import os
