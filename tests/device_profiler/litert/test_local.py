@@ -9,6 +9,7 @@ import pytest
 
 @pytest.fixture()
 def device():
+    pytest.importorskip("ai_edge_litert", reason="needs the [litert] extra: pip install 'mnas-pred[litert]'")
     from device_profiler.litert.local import LocalLiteRtDevice
 
     with LocalLiteRtDevice() as d:
