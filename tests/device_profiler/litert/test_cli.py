@@ -62,13 +62,14 @@ def _run_with_hook(tmp_path, hook_text, *args):
 
 
 def test_devices_says_whether_litert_can_measure_here(tmp_path):
-    import importlib.util
     import json
     from importlib.metadata import version
 
+    from mnas_pred.compat import available
+
     res = _run_with_hook(tmp_path, "", "devices", "--runtime", "litert", "--json")
     local = next(r for r in json.loads(res.stdout) if r["kind"] == "local")
-    if all(importlib.util.find_spec(m) for m in ("litert_torch", "ai_edge_litert")):
+    if all(available(m) for m in ("litert_torch", "ai_edge_litert")):
         assert local["state"] == "ready" and f"litert {version('ai-edge-litert')}" in local["note"]
     res = _run_with_hook(tmp_path, BLOCK_EXTRA, "devices", "--runtime", "litert", "--json")
     local = next(r for r in json.loads(res.stdout) if r["kind"] == "local")
