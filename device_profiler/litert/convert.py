@@ -1,7 +1,13 @@
 """PyTorch → LiteRT: the same :func:`mnas_pred.builder.build_model` network as a ``.tflite`` file.
 
 ``litert_torch.convert(model.eval(), (example,)).export(path)``: float32, batch 1, the layout the
-converter emits (the model keeps PyTorch's NCHW input; the converter transposes to NHWC inside).
+converter emits. The file keeps PyTorch's NCHW input and output signature; inside, the convolutions
+are NHWC and the converter adds TRANSPOSE ops where the PyTorch graph needs NCHW: after the input,
+around the channel padding of ``pool`` shortcuts and before the head's mean (9 of 94 ops in one
+224x224 network seen here). Their time is part of every LiteRT latency measured here, as it would
+be on a phone. Tensor names keep the module path
+(``mnas_pred.builder.SearchedNetwork/mnas_pred.builder.SearchedLayer_block6_layer2/...``), which
+is how per-op profiles map back to layers.
 A conversion takes 35-55 s per 224x224 network on a loaded 2-core machine (ONNX export: 0.3-0.6 s),
 so every converted file is kept in a cache folder and a re-run never converts twice.
 
