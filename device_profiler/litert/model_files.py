@@ -105,6 +105,7 @@ class TfliteFiles:
         self._lock = threading.RLock()
         self._done: dict[str, Converted] = {}
         self._failed: dict[str, DeviceError] = {}
+        self._in_cache: set[str] = set()
 
     # ------------------------------------------------------------------ the pipeline
     def prefetch(self, archs: list[str]) -> None:
@@ -178,9 +179,11 @@ class TfliteFiles:
         for a in self._order[start:]:
             if len(self._pending) >= self.lookahead:
                 return
-            if a in self._pending or a in self._done or a in self._failed:
+            if a in self._pending or a in self._done or a in self._failed or a in self._in_cache:
                 continue
-            if self.cache.lookup(a, self.resolution, self.num_classes) is None:
+            if self.cache.path(a, self.resolution, self.num_classes).is_file():
+                self._in_cache.add(a)  # each network is looked up once, not at every model of a long campaign
+            else:
                 self._submit(a)
 
     def _submit(self, arch: str) -> tuple[Future, int]:
