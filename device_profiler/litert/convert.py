@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from device_profiler.model_files import sha256_file
 from mnas_pred.files import atomic_write_bytes
 
 WEIGHT_SEED = 0  # every converted network's random weights; seeded_model() rebuilds them
@@ -104,11 +105,6 @@ class Converted:
     converted_now: bool
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 class TfliteCache:
     """A folder of converted networks: ``<key>.tflite`` plus ``<key>.json`` (what it is, how long it took)."""
 
@@ -125,7 +121,7 @@ class TfliteCache:
         if not path.is_file():
             return None
         meta = self._meta(path)
-        sha = meta.get("sha256") or _sha256(path)
+        sha = meta.get("sha256") or sha256_file(path)
         return Converted(arch, path, sha, float(meta.get("convert_s", 0.0)), converted_now=False)
 
     @staticmethod
@@ -154,7 +150,7 @@ class TfliteCache:
             if hit is not None:  # converted earlier, or by another process while we waited for the lock
                 return hit
             seconds = convert_model(seeded_model(arch_str, resolution, num_classes), resolution, path)
-            sha = _sha256(path)
+            sha = sha256_file(path)
             meta = {"arch": arch_str, "resolution": resolution, "num_classes": num_classes, "sha256": sha,
                     "convert_s": round(seconds, 3), "versions": self.versions,
                     "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from device_profiler import DeviceError
 from device_profiler.litert.convert import Converted, TfliteCache
+from device_profiler.model_files import ModelFiles
 
 CONVERT_TIMEOUT_S = 900.0  # 224x224 networks take 35-55 s here; a CI machine is ~3x slower
 
@@ -75,7 +76,7 @@ def _convert(folder: str, versions: dict, arch: str, resolution: int, num_classe
     return {"path": str(c.path), "sha256": c.sha256, "convert_s": c.convert_s, "converted_now": c.converted_now}
 
 
-class TfliteFiles:
+class TfliteFiles(ModelFiles):
     """``.tflite`` files of the campaign's architectures, converted ahead in worker processes.
 
     ``workers``: conversion processes (default: the CPUs not in ``avoid_cpus``, at least 1, at most 4:
@@ -90,7 +91,7 @@ class TfliteFiles:
     def __init__(self, resolution: int, num_classes: int, workdir: str | os.PathLike | None = None, *,
                  cache_dir: str | os.PathLike | None = None, workers: int | None = None, lookahead: int | None = None, avoid_cpus: list[int] | None = None,
                  nice: int | None = 10, timeout_s: float = CONVERT_TIMEOUT_S):
-        self.resolution, self.num_classes = int(resolution), int(num_classes)
+        super().__init__(int(resolution), int(num_classes), workdir)
         self.cache = TfliteCache(cache_dir)
         allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
         free = [c for c in allowed if c not in set(avoid_cpus or ())]
@@ -244,12 +245,6 @@ class TfliteFiles:
         elif self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 __all__ = ["CONVERT_TIMEOUT_S", "TfliteFiles"]
