@@ -55,6 +55,11 @@ class LocalLiteRtDevice(LocalDevice):
 
     model_format = "tflite"
 
+    @property
+    def profiles_layers(self) -> bool:
+        """Per-layer times only through --benchmark-model: ai-edge-litert's Python API has no per-op profiler."""
+        return bool(self.benchmark_model)
+
     def __init__(self, *args, benchmark_model: str | None = None, **kwargs):
         from mnas_pred.compat import require
 
