@@ -157,6 +157,9 @@ def part_campaign(args, cache_dir: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MNAS_PRED_CACHE_DIR": str(cache_dir.parent)}
     dbs = {"litert": work / "litert.db", "ort": work / "ort.db"}
+    for db in dbs.values():  # fresh campaigns: a database from an earlier run would make them skip everything
+        for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            f.unlink(missing_ok=True)
     load_before = os.getloadavg()
     runs = {"litert": profile_run(["--runtime", "litert"], dbs["litert"], args.campaign_models, args.seed,
                                   args.resolution, env),
