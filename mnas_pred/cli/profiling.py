@@ -171,6 +171,11 @@ def profile_device(
     _fail_if_incomplete(report.failed, report.total, db)
 
 
+# Why a campaign stored no per-layer times, per runtime (the measurements are end to end only).
+_END_TO_END_ONLY = {"litert": "none, end to end only: LiteRT's Python API (ai-edge-litert) has no per-op profiler; "
+                              "give --benchmark-model PATH (LiteRT's benchmark_model) for per-layer times"}
+
+
 def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, ratios: list[float],
                    drift_every: int, json_out: bool) -> None:
     """The end of a run on one device."""
@@ -181,12 +186,19 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
         "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
         "layer_sum_ratio": _ratio_summary(ratios),
         "drift": report.drift,
+        "runtime": {"runtime": report.device.runtime, "version": report.device.runtime_version,
+                    "accelerator": report.device.accelerator},
     }
+    if report.measured and not ratios and settings.profile_runs > 0:
+        summary["per_layer"] = _END_TO_END_ONLY.get(report.device.runtime, "none: the device gave no profile")
     if json_out:
         print_json(summary)
         return
-    console.print(_counts_line(report, f"on {report.device.key} at {res}x{res}; {total_stored} measurements of "
-                                       f"this device in {db}"))
+    console.print(_counts_line(report, f"on {report.device.key} ({report.device.runtime} "
+                                       f"{report.device.runtime_version}, {report.device.accelerator}) at {res}x{res}; "
+                                       f"{total_stored} measurements of this device in {db}"))
+    if "per_layer" in summary:
+        console.print(f"per-layer times: {summary['per_layer']}", markup=False, highlight=False)
     if len(report.drift) > 1:
         worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
         console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)

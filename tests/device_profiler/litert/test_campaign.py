@@ -87,6 +87,8 @@ def test_kill_9_mid_campaign_then_rerun_converts_and_measures_nothing_twice(lite
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads(res.stdout)
     assert summary["already_measured"] == len(before) and summary["measured"] == 3 - len(before)
+    assert summary["runtime"]["runtime"] == "litert" and summary["runtime"]["accelerator"] == "cpu"
+    assert "end to end only" in summary["per_layer"] and "--benchmark-model" in summary["per_layer"]
     after = _stored(db)
     assert sorted(a for a, _r in after) == sorted(archs)  # each network once
     files_after = _files(cache)
