@@ -43,7 +43,7 @@ def add_drift_correction(frame: pd.DataFrame) -> pd.DataFrame:
     flag = pd.Series("", index=df.index, dtype=object)
     if all(c in df for c in COLUMNS) and df["drift_reference_ms"].notna().any():
         has = df["drift_reference_ms"].notna() & df["drift_campaign"].notna()
-        group_keys = [c for c in ("device", "resolution", "settings") if c in df]
+        group_keys = [c for c in ("device", "runtime", "accelerator", "resolution", "settings") if c in df]
         baseline = {}
         for key, g in df[has].groupby(group_keys, dropna=False, sort=False):
             # one value per reference run (each is repeated on every measurement after it)
