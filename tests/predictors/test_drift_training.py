@@ -69,7 +69,8 @@ def test_rows_without_a_corrected_value_keep_their_raw_latency(drifted_db):
         models, layers = store.models_frame(), store.layers_frame()
     # a row as the search appends it: no drift columns at all
     extra = models.iloc[[0]][["measurement_id", "device", "device_model", "device_kind", "arch", "resolution",
-                              "num_classes", "threads", "latency_ms"]].assign(measurement_id=99, latency_ms=7.0)
+                              "num_classes", "threads", "latency_ms", "runtime", "accelerator"]].assign(
+                                  measurement_id=99, latency_ms=7.0)
     extra_layers = layers[layers["measurement_id"] == models["measurement_id"].iloc[0]].assign(measurement_id=99)
     data = from_store_frames(pd.concat([models, extra], ignore_index=True),
                              pd.concat([layers, extra_layers], ignore_index=True))
