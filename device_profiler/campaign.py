@@ -321,6 +321,17 @@ def _run(devices: list[Device], report: CampaignReport, collect: _Collector, fil
             except queue.Empty:
                 continue
             collect(msg)
+    except KeyboardInterrupt:
+        # What the workers finished before Ctrl-C may still be on the queue: commit it first.
+        work.stop()
+        while True:
+            try:
+                msg = out.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(msg, _Measured):
+                collect(msg)
+        raise
     finally:
         # On Ctrl-C (or a store error) the workers stop after the model in flight; that model
         # is lost, everything committed stays.

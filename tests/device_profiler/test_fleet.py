@@ -209,3 +209,28 @@ def test_work_queue_hand_over_rules():
     assert q.take("a") == (0, "x") and q.give_back("a", (0, "x"))
     assert q.drop("b") == [(0, "x")]  # only a is left, and a failed it
     assert q.take("a") == (1, "y")
+
+
+def test_ctrl_c_commits_what_the_other_devices_had_already_finished(tmp_path):
+    # Ctrl-C arrives while the collector handles a's first model; b's first model is already
+    # measured and waiting on the queue by then (both devices are into their second model).
+    second_a, second_b = threading.Event(), threading.Event()
+    devices = [ScriptedDevice("test:a", signal=second_a, signal_after=2),
+               ScriptedDevice("test:b", signal=second_b, signal_after=2)]
+
+    def ctrl_c_once(event):
+        if event.status == "measured" and not ctrl_c_once.fired:
+            ctrl_c_once.fired = True
+            assert second_a.wait(30) and second_b.wait(30)
+            raise KeyboardInterrupt
+
+    ctrl_c_once.fired = False
+    with MeasurementStore(tmp_path / "m.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            profile_many(devices, archs(8, seed=16), store, FAST, resolution=32, num_classes=10,
+                         progress=ctrl_c_once)
+        kept = store.records()
+    for t in threading.enumerate():  # the workers end after their model in flight
+        if t.name.startswith("profile-test:"):
+            t.join(30)
+    assert {r["device"] for r in kept} == {"test:a", "test:b"}  # both devices' first models are kept
