@@ -264,7 +264,9 @@ class MeasurementStore:
             raise sqlite_files.user_error(e, self.path, f"store the measurement of {arch[:40]}", kept) from None
 
     def _insert(self, device_info, arch, resolution, settings, m) -> tuple[int, bool]:
-        num_classes = int(m.num_classes or 1000)
+        num_classes = int(m.num_classes)
+        if num_classes < 1:
+            raise ValueError(f"measurement of {arch[:40]} has num_classes={m.num_classes}; it must be >= 1")
         runtime, runtime_version, accelerator = runtime_identity(m.device or device_info)
         params, macs = m.params, m.macs  # counted by whoever built the model, not here
         key = settings_key(settings)
@@ -282,7 +284,10 @@ class MeasurementStore:
             )
             device_id = c.execute("SELECT id FROM devices WHERE key = ?", (device_info.key,)).fetchone()[0]
             c.execute(
-                "INSERT OR IGNORE INTO models (arch, resolution, num_classes, params, macs) VALUES (?, ?, ?, ?, ?)",
+                # counts missing from the first record of a model are filled by a later one that has them
+                "INSERT INTO models (arch, resolution, num_classes, params, macs) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(arch, resolution, num_classes) DO UPDATE SET "
+                "params = COALESCE(models.params, excluded.params), macs = COALESCE(models.macs, excluded.macs)",
                 (arch, resolution, num_classes, params, macs),
             )
             model_id = c.execute(
