@@ -396,29 +396,33 @@ class MeasurementStore:
             d["properties"] = json.loads(d["properties"])
         return out
 
-    def _frame(self, query: str, device: str | None) -> pd.DataFrame:
+    def _frame(self, query: str, device: str | None, after_id: int | None = None) -> pd.DataFrame:
         import pandas as pd
 
-        where, args = ("WHERE d.key = ?", (device,)) if device is not None else ("", ())
+        conditions = {"d.key = ?": device, "m.id > ?": after_id}
+        args = tuple(v for v in conditions.values() if v is not None)
+        where = " AND ".join(c for c, v in conditions.items() if v is not None)
+        where = f"WHERE {where}" if where else ""
         runtime = ", ".join(f"{c} AS {n}" for c, n in zip(store_migrations.IDENTITY_COLUMNS[self.schema_version],
                                                           store_migrations.IDENTITY_NAMES))
         return pd.read_sql_query(query.format(where=where, runtime=runtime), self.conn, params=args)
 
-    def models_frame(self, device: str | None = None) -> pd.DataFrame:
+    def models_frame(self, device: str | None = None, after_id: int | None = None) -> pd.DataFrame:
         """One row per measurement: measurement_id, device (key), device_model, device_kind, arch,
         resolution, num_classes, params, macs, threads, latency_ms (median), latency_p10_ms,
         latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms,
         layer_sum_ratio, profiled_runs, attempts, model_sha256, runtime, runtime_version,
-        accelerator (the measurement's runtime identity), settings (JSON), measured_at, duration_s."""
-        df = self._frame(_MODELS_QUERY, device)
+        accelerator (the measurement's runtime identity), settings (JSON), measured_at, duration_s.
+        ``after_id``: only the measurements stored after that one (the rows a reader has not seen)."""
+        df = self._frame(_MODELS_QUERY, device, after_id)
         df.insert(df.columns.get_loc("layer_sum_ms") + 1, "layer_sum_ratio",
                   (df["layer_sum_ms"] / df["latency_ms"]).where(df["layer_sum_ms"] > 0))
         return df
 
-    def layers_frame(self, device: str | None = None) -> pd.DataFrame:
+    def layers_frame(self, device: str | None = None, after_id: int | None = None) -> pd.DataFrame:
         """One row per layer per measurement: measurement_id, device, arch, resolution, position,
         name (stem, blockB_layerL, head, or ``other`` for nodes of no layer), latency_ms."""
-        return self._frame(_LAYERS_QUERY, device)
+        return self._frame(_LAYERS_QUERY, device, after_id)
 
     def samples(self, measurement_id: int) -> dict:
         """The stored samples and bursts of one measurement."""

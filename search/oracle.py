@@ -9,9 +9,7 @@
 
 Every device measurement goes to the measurement log (:class:`search.caches.MeasurementCache`,
 ``measurements.jsonl``), so an architecture is never measured twice in one search and a resumed
-search sees exactly the values the interrupted one saw. The device's full measurements taken in
-this process (``LatencyMeasurement.record``) are kept here too: a refit learns from them and
-from what the store held before, without reading the whole store again.
+search sees exactly the values the interrupted one saw.
 """
 
 from __future__ import annotations
@@ -59,7 +57,6 @@ class LatencyOracle:
         # (not measured again) but rewarded only once the replayed run reaches them again, so the
         # resumed search matches an uninterrupted one at every kill point.
         self.reached: set[str] = set(cache.values)
-        self.records: list[object] = []  # LatencyMeasurement.record of each measurement this process stored
         self._parsed: dict[str, Architecture] = {}
         self.on_phase: Callable[[str], None] | None = None  # what it is doing now, for the live display
 
@@ -87,8 +84,6 @@ class LatencyOracle:
             raise RuntimeError("no device to measure on")
         kill_point("measure-before")
         timing = self.device.measure(arch)
-        if timing.record is not None and self.model is not None:  # only a refit reads them
-            self.records.append(timing.record)
         self.cache.put(key, float(timing.latency_ms), timing.spread)
         kill_point("measure-after")
         return float(timing.latency_ms)
@@ -131,7 +126,7 @@ class LatencyOracle:
             train_ms = np.array([self.cache.get(a) for a in self.revalidated])
             kill_point("refit-before")
             try:
-                self.model = self.model.refit(train, train_ms, self.refit_dir, self.records)
+                self.model = self.model.refit(train, train_ms, self.refit_dir)
                 kill_point("refit-after")
             except MnasPredError as e:  # e.g. too little data yet: go on with the current predictor
                 extra["refit_error"] = str(e)

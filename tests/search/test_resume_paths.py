@@ -53,7 +53,7 @@ class _FileModel(AnalyticLatencyModel):
         super().__init__(32)
         self.path = path
 
-    def refit(self, archs, measured_ms, out_dir, records=()):
+    def refit(self, archs, measured_ms, out_dir):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         path = Path(out_dir) / "predictor-1.json"
         path.write_text("{}")
