@@ -141,8 +141,6 @@ def profile_device(
     runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model)}
 
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
-    if len(serials) > 1 and ssh:
-        raise MnasPredError("both --serial and --ssh were given", "choose phones or one board per run")
     tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), **runtime_options)
     specs = [DeviceSpec.select(s, ssh, **tools) for s in serials] or [DeviceSpec.select(None, ssh, **tools)]
     if specs[0].kind == "local":
