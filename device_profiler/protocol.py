@@ -42,7 +42,7 @@ import numpy as np
 from device_profiler import trace
 from device_profiler._base import Device
 from device_profiler.formats import open_model_files
-from device_profiler.model_files import ModelFiles, sha256_file
+from device_profiler.model_files import ModelFiles
 from device_profiler.stats import (
     BURST_SIZE,
     MAX_ATTEMPTS,
@@ -168,7 +168,7 @@ def measure_arch(
         layers = arch_layers(arch_str, resolution, num_classes)
         m = measure_model(
             device, path, settings, [lay.name for lay in layers],
-            arch=arch_str, resolution=resolution, num_classes=num_classes, model_sha256=sha256_file(path),
+            arch=arch_str, resolution=resolution, num_classes=num_classes, model_sha256=files.sha256(path),
             device_info=device_info,
         )
     finally:
