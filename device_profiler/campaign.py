@@ -212,9 +212,8 @@ class _Collector:
     def __call__(self, msg) -> None:
         r = self.report
         if isinstance(msg, _Measured):
-            mid, new = self.store.insert(self.by_key[msg.key], msg.arch, self.resolution, self.settings,
+            _mid, new = self.store.insert(self.by_key[msg.key], msg.arch, self.resolution, self.settings,
                                          msg.measurement)
-            r.measurement_ids.append(mid)
             if new:
                 r.measured += 1
             else:  # another process profiling into the same database stored it meanwhile

@@ -178,12 +178,8 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
                    drift_every: int, json_out: bool) -> None:
     """The end of a run on one device."""
     summary = {
-        "db": str(db), "device": report.device.key, "resolution": res, "settings": settings.as_dict(),
-        "sampled": report.total, "measured": report.measured, "already_measured": report.skipped,
-        "failed": report.failed, "stored_for_device": total_stored,
-        "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
-        "layer_sum_ratio": _ratio_summary(ratios),
-        "drift": report.drift,
+        "device": report.device.key, **_run_summary(report, db=db, res=res, settings=settings, ratios=ratios),
+        "stored_for_device": total_stored, "drift": report.drift,
         "runtime": {"runtime": report.device.runtime, "version": report.device.runtime_version,
                     "accelerator": report.device.accelerator},
     }
@@ -203,6 +199,14 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
     _print_layer_ratios(summary["layer_sum_ratio"])
 
 
+def _run_summary(report, *, db: Path, res: int, settings, ratios: list[float]) -> dict:
+    """The JSON summary's keys shared by a run on one device and on several."""
+    return {"db": str(db), "resolution": res, "settings": settings.as_dict(), "sampled": report.total,
+            "measured": report.measured, "already_measured": report.skipped, "failed": report.failed,
+            "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
+            "layer_sum_ratio": _ratio_summary(ratios)}
+
+
 def _counts_line(report, where: str) -> str:
     """What the run did, where, and at what rate."""
     return (f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed {where}"
@@ -213,13 +217,10 @@ def _print_fleet_summary(report, stored: dict[str, int], *, db: Path, res: int, 
                          json_out: bool) -> None:
     """The end of a run on several phones: the totals, then each phone's share."""
     summary = {
-        "db": str(db), "devices": [
+        **_run_summary(report, db=db, res=res, settings=settings, ratios=ratios), "devices": [
             {"device": d.device.key, "model": d.device.model, "measured": d.measured, "stored_for_device": stored[d.device.key],
              "dropped": d.dropped, "busy_seconds": round(d.seconds_busy, 2), "drift": d.drift}
             for d in report.devices],
-        "resolution": res, "settings": settings.as_dict(), "sampled": report.total, "measured": report.measured,
-        "already_measured": report.skipped, "failed": report.failed, "seconds": round(report.seconds, 2),
-        "models_per_hour": round(report.models_per_hour), "layer_sum_ratio": _ratio_summary(ratios),
     }
     if json_out:
         print_json(summary)
