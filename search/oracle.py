@@ -25,7 +25,7 @@ from mnas_pred.errors import MnasPredError
 from search.caches import MeasurementCache
 from search.killpoint import kill_point
 from search.latency import LatencyMeasurer, LatencyModel, TokenRows
-from search.revalidation import RevalidationPolicy, RevalidationReport
+from search.revalidation import RevalidationReport
 
 
 def _relative_to(path: str, folder: Path) -> str:
@@ -43,11 +43,11 @@ class LatencyOracle:
     there is one, else the predicted one."""
 
     def __init__(self, model: LatencyModel | None, device: LatencyMeasurer | None, cache: MeasurementCache,
-                 policy: RevalidationPolicy | None = None, refit_dir: str | os.PathLike | None = None):
+                 refit_threshold: float = float("inf"), refit_dir: str | os.PathLike | None = None):
         if model is None and device is None:
             raise ValueError("a latency oracle needs a predictor, a device, or both")
         self.model, self.device, self.cache = model, device, cache
-        self.policy = policy
+        self.refit_threshold = refit_threshold  # refit when the re-validation error exceeds it
         self.refit_dir = Path(refit_dir) if refit_dir else Path(".")
         self.refits = 0
         # measured by re-validation: the training set of refits
@@ -117,7 +117,7 @@ class LatencyOracle:
                 self.revalidated.append(a)
         error = float(np.mean(np.abs(predicted - measured) / measured))
         refitted, after = False, None
-        threshold = self.policy.refit_threshold if self.policy else float("inf")
+        threshold = self.refit_threshold
         extra = {}
         if error > threshold:
             if self.on_phase:
