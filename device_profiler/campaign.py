@@ -247,7 +247,6 @@ def profile(
     max_consecutive_failures: int = 3,
     drift_reference: str = DEFAULT_REFERENCE,
     drift_every: int = 0,
-    workdir: str | None = None,
 ) -> CampaignReport:
     """Measure every architecture that ``store`` (a :class:`mnas_pred.store.MeasurementStore`)
     does not hold yet for ``devices`` (one device, or several sharing the work), committing
@@ -284,7 +283,7 @@ def profile(
             collect.skipped(arch)
         else:
             pending.append((index, arch))
-    with open_model_files(devices[0].model_format, resolution, num_classes, workdir) as files:
+    with open_model_files(devices[0].model_format, resolution, num_classes) as files:
         if pending:  # the reference first: it is measured before the first model
             files.prefetch(([drift_reference] if drift_every > 0 else []) + [a for _i, a in pending])
         _run(devices, report, collect, files, pending, settings=settings, resolution=resolution,

@@ -97,14 +97,6 @@ class DeviceSpec:
         raise MnasPredError(f"device '{text}' is not one of local, adb:SERIAL, ssh:HOST",
                             "name a device as `mnas-pred devices` lists it")
 
-    @property
-    def serial(self) -> str | None:
-        return self.address if self.kind == "adb" else None
-
-    @property
-    def ssh(self) -> str | None:
-        return self.address if self.kind == "ssh" else None
-
     def __str__(self) -> str:
         return self.kind if self.kind == "local" else f"{self.kind}:{self.address}"
 

@@ -134,7 +134,6 @@ def profile_device(
 
     from device_profiler import DeviceSpec, MeasureSettings, open_device
     from device_profiler.campaign import profile
-    from device_profiler.protocol import sample_archs
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
 
@@ -147,7 +146,7 @@ def profile_device(
         check_local_threads(threads)  # this machine's CPU: at most its cores
     search_space = SearchSpace.load(space)
     res = resolution or search_space.resolution
-    archs = sample_archs(search_space, num_models, seed)
+    archs = search_space.sample(num_models, seed)
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
     ratios: list[float] = []
     several = len(specs) > 1

@@ -13,7 +13,6 @@ import pytest
 from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
 from device_profiler.adb import AdbDevice
 from device_profiler.campaign import profile as profile_many
-from device_profiler.protocol import sample_archs
 from device_profiler.work_queue import WorkQueue as _WorkQueue
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
@@ -31,7 +30,7 @@ def phone(fa, serial: str) -> AdbDevice:
 
 
 def archs(n: int, seed: int = 11) -> list[str]:
-    return [a.to_string() for a in sample_archs(SearchSpace.default(), n, seed=seed)]
+    return [a.to_string() for a in SearchSpace.default().sample(n, seed=seed)]
 
 
 def stored(db) -> list[dict]:

@@ -154,12 +154,10 @@ def test_profile_commits_each_model_and_resumes(tmp_path):
 
 
 def test_sampling_extends_with_more_models():
-    from device_profiler.protocol import sample_archs
-
     space = SearchSpace.default()
-    five = sample_archs(space, 5, seed=1)
-    assert sample_archs(space, 3, seed=1) == five[:3] and all(space.contains(a) for a in five)
-    assert sample_archs(space, 5, seed=2) != five
+    five = space.sample(5, seed=1)
+    assert space.sample(3, seed=1) == five[:3] and all(space.contains(a) for a in five)
+    assert space.sample(5, seed=2) != five
 
 
 def test_layer_times_median_ignores_one_slow_run():
