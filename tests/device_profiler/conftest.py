@@ -47,7 +47,8 @@ def _install_script(src: Path, dst: Path) -> Path:
 @pytest.fixture(scope="session")
 def fake_tools(tmp_path_factory) -> dict[str, Path]:
     """The fake ``adb`` on a bin dir, and the files a test pushes to the phone: the fake
-    ``onnxruntime_perf_test`` and a stand-in ``libonnxruntime.so``."""
+    ``onnxruntime_perf_test`` and a stand-in ``libonnxruntime.so``; LiteRT's fake
+    ``benchmark_model`` and a stand-in GPU accelerator ``libLiteRtGpuAccelerator.so``."""
     d = tmp_path_factory.mktemp("fake-tools")
     (d / "bin").mkdir()
     (d / "device-bin").mkdir()
@@ -56,7 +57,12 @@ def fake_tools(tmp_path_factory) -> dict[str, Path]:
         "perf_test": _install_script(FAKES / "onnxruntime_perf_test", d / "onnxruntime_perf_test"),
         "getprop": _install_script(FAKES / "getprop", d / "device-bin" / "getprop"),
         "taskset": _install_script(FAKES / "taskset", d / "device-bin" / "taskset"),
+        "benchmark_model": _install_script(FAKES / "benchmark_model", d / "benchmark_model"),
     }
+    (d / "gpu").mkdir()
+    gpu = d / "gpu" / "libLiteRtGpuAccelerator.so"
+    gpu.write_bytes(b"\x7fELF fake LiteRT GPU accelerator for tests\n" * 64)
+    tools["gpu_accelerator"] = gpu
     lib = d / "libonnxruntime.so"
     lib.write_bytes(b"\x7fELF fake libonnxruntime.so for tests\n" * 64)
     tools["ort_lib"] = lib
