@@ -22,8 +22,10 @@ import tempfile
 from pathlib import Path
 
 from device_profiler import trace
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler._base import Device
 from device_profiler.protocol import MIN_ON_CPU
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
 WORKER = Path(__file__).with_name("_ort_worker.py")
 
