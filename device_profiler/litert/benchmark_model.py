@@ -149,6 +149,7 @@ class ToolOutput:
     errors: list[str]  # ERROR:/FATAL: lines, prefix dropped
     gpu_fallback: bool
     failed: bool  # "Benchmarking failed." was printed
+    last_line: str = ""  # the last line of stderr (else stdout), for errors that print no ERROR: line
 
 
 def _stats(match: re.Match) -> RunStats:
@@ -171,6 +172,7 @@ def parse_output(stdout: str, stderr: str) -> ToolOutput:
         errors=[e.strip() for e in _ERROR.findall(stderr)],
         gpu_fallback=GPU_FALLBACK_TEXT in both,
         failed=FAILED_TEXT in both,
+        last_line=next((ln.strip() for ln in reversed((stderr or stdout).splitlines()) if ln.strip()), ""),
     )
 
 
@@ -182,7 +184,7 @@ def check_run(where: str, rc: int, out: ToolOutput, *, use_gpu: bool, runs: int 
     ``Benchmarking failed.``, flags the tool ignored, a GPU run that fell back to the CPU, or a
     run count that is not the one asked for."""
     if rc != 0 or out.failed:
-        detail = next((e for e in out.errors if e != FAILED_TEXT), "") or (out.errors[0] if out.errors else f"exit {rc}")
+        detail = next((e for e in out.errors if e != FAILED_TEXT), "") or (out.errors[0] if out.errors else out.last_line or f"exit {rc}")
         low = detail.lower()
         if "load model" in low or "no such file" in low or "model" in low and ("open" in low or "read" in low):
             fix = "check that the .tflite file was pushed and is a valid LiteRT model"

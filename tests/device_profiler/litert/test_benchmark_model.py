@@ -126,3 +126,4 @@ def test_profile_maps_to_every_layer(fake_tools, tflite_model):
     assert op_profile.layer_times_ms([*rows, extra], ops, tflite_model.layers)[UNMAPPED] == pytest.approx(0.5)
     with pytest.raises(op_profile.LayerMapError):
         op_profile.layer_times_ms([r for r in rows if "GEMM" not in r.node_type], ops, tflite_model.layers)
+
