@@ -13,6 +13,7 @@ from device_profiler._shell import quote_join, run, split_rc_marker, with_rc_mar
 from device_profiler.adb import DEFAULT_REMOTE_DIR
 from device_profiler.litert.benchmark_model import GPU_ACCELERATOR_NAMES
 from mnas_pred.errors import DeviceError
+
 #: runtime -> [(what, file names any of which will do, needed for)]
 RUNNER_FILES = {
     "ort": [("onnxruntime_perf_test", ("onnxruntime_perf_test",), "--runtime ort"),

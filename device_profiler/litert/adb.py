@@ -44,7 +44,7 @@ class LiteRtAdbDevice(AdbDevice):
         self.tool = Path(tool)
         self.accelerator = accelerator
         self.gpu_accelerator = Path(gpu_accelerator) if gpu_accelerator else None
-        self._runner: BenchmarkModelRunner | None = None
+        self._tool_runner: BenchmarkModelRunner | None = None
 
     # --------------------------------------------------------------- session setup
     def _install_runner(self) -> None:
@@ -60,7 +60,7 @@ class LiteRtAdbDevice(AdbDevice):
                                   f"and {self.remote_dir} has none",
                                   f"pass --gpu-accelerator PATH ({bm.GPU_ACCELERATOR_NAMES[0]}, android_arm64, "
                                   f"from the release of your benchmark_model; {bm.DOWNLOAD_PAGE})")
-        self._runner = BenchmarkModelRunner(
+        self._tool_runner = BenchmarkModelRunner(
             execute=self._shell, tool=f"./{bm.TOOL_NAME}", where=f"adb device {self.serial}",
             workdir=self.remote_dir, library_dir=self.remote_dir, use_gpu=use_gpu, burst_runs=self.burst_runs)
 
@@ -105,7 +105,7 @@ class LiteRtAdbDevice(AdbDevice):
         model = f"model-{sha[:16]}.tflite"
         self._push(model_path, self._rpath(model))
         try:
-            raw = self._runner.time(model, model_path, settings, cpu_mask=mask)
+            raw = self._tool_runner.time(model, model_path, settings, cpu_mask=mask)
         finally:
             try:
                 self._shell(f"cd {shlex.quote(self.remote_dir)} && rm -f {shlex.quote(model)}")

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_profiler._shell import run
 from device_profiler.litert import benchmark_model as bm
 from device_profiler.litert import op_profile
 from device_profiler.trace import UNMAPPED
@@ -32,6 +33,12 @@ from mnas_pred.records import MeasureSettings, RawTiming
 
 #: Runs one shell line on the target; returns (exit status, stdout, stderr).
 Execute = Callable[[str], tuple[int, str, str]]
+
+
+def local_shell(command: str, timeout: float = 1800.0) -> tuple[int, str, str]:
+    """:data:`Execute` for this machine (a linux_x86_64 ``benchmark_model``): ``sh -c``."""
+    p = run(["sh", "-c", command], timeout=timeout, what=bm.TOOL_NAME)
+    return p.returncode, p.stdout, p.stderr
 
 
 @dataclass
@@ -89,7 +96,7 @@ class BenchmarkModelRunner:
             **profile_meta,
         }
         return RawTiming(samples_ms=samples, node_events=[], profiled_runs=settings.profile_runs if layer_ms else 0,
-                         metadata=metadata, layer_ms=layer_ms)
+                         metadata=metadata, layer_ms=layer_ms, **_runs_per_sample(sizes))
 
     def _profile(self, graph: str, local_model: Path, settings: MeasureSettings,
                  cpu_mask: str | None) -> tuple[dict[str, float] | None, dict]:
@@ -115,3 +122,10 @@ class BenchmarkModelRunner:
         meta["unattributed_ms"] = layers.get(UNMAPPED, 0.0)
         return layers, meta
 
+
+
+def _runs_per_sample(sizes: list[int]) -> dict:
+    """``RawTiming.runs_per_sample`` (each sample is the median of a burst) where the record has it."""
+    from dataclasses import fields
+
+    return {"runs_per_sample": max(sizes)} if any(f.name == "runs_per_sample" for f in fields(RawTiming)) else {}

@@ -178,6 +178,25 @@ def onnx_models(tmp_path_factory) -> list[Model]:
     return out
 
 
+@dataclass(frozen=True)
+class TfliteModel:
+    arch: str
+    path: Path
+    layers: list  # mnas_pred.layers names, network order
+
+
+@pytest.fixture
+def tflite_model(litert_models) -> TfliteModel:
+    """One converted network for the ``benchmark_model`` tests, taken from the session's
+    conversions (``litert_models``, tests/device_profiler/litert/conftest.py): those tests
+    convert nothing themselves."""
+    from mnas_pred.layers import arch_layers
+
+    arch = litert_models.archs[0]
+    layers = arch_layers(arch, litert_models.resolution, litert_models.num_classes)
+    return TfliteModel(arch, Path(litert_models.files[arch].path), [lay.name for lay in layers])
+
+
 # ----------------------------------------------------------------------------- a real sshd
 
 

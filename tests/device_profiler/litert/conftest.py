@@ -1,18 +1,21 @@
-"""TEMPORARY (litert-bm): replaced by litert-conv's session conversion fixture."""
+"""TEMPORARY (litert-bm): stands in for litert-conv's session fixture ``litert_models`` until it
+lands on main (same attribute names: archs, resolution, num_classes, files[arch].path)."""
+
+from types import SimpleNamespace
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def tflite_model(tmp_path_factory):
-    import torch
-    from types import SimpleNamespace
-
+def litert_models(tmp_path_factory):
     import litert_torch
-    from mnas_pred.builder import build_model
-    from mnas_pred.layers import arch_layers
+    import torch
 
-    arch = "mnasnet-a1"
+    from mnas_pred.builder import build_model
+
+    arch, resolution, classes = "mnasnet-a1", 32, 10
     path = tmp_path_factory.mktemp("tflite") / "a1.tflite"
-    litert_torch.convert(build_model(arch, resolution=64).eval(), (torch.randn(1, 3, 64, 64),)).export(str(path))
-    return SimpleNamespace(arch=arch, path=path, layers=[lay.name for lay in arch_layers(arch, resolution=64)])
+    net = build_model(arch, num_classes=classes, resolution=resolution).eval()
+    litert_torch.convert(net, (torch.randn(1, 3, resolution, resolution),)).export(str(path))
+    return SimpleNamespace(archs=[arch], resolution=resolution, num_classes=classes,
+                           files={arch: SimpleNamespace(path=path)})

@@ -29,8 +29,7 @@ INFO: count=5 first=20873 curr=20644 min=20513 max=21071 avg=20766 std=206 p5=20
 
 """
 STDERR = """INFO: [benchmark_litert_model.cc:305] Loading model from: model.tflite
-INFO: [benchmark_litert_model.h:88] 
-========== BENCHMARK RESULTS ==========
+INFO: [benchmark_litert_model.h:88] \n========== BENCHMARK RESULTS ==========
 INFO: [benchmark_litert_model.h:93] Model initialization: 61.62 ms
 INFO: [benchmark_litert_model.h:99] Inference (avg):      20.77 ms (5 runs)
 """

@@ -112,3 +112,16 @@ def test_runner_files_per_runtime(fake_android, tflite_model):
         dev.info()
     files = phone_runner_files(fa.adb, SERIAL)
     assert files["litert"] == {"present": ["benchmark_model"], "missing": ["GPU accelerator"]}
+
+
+def test_board_over_ssh_with_the_linux_tool(local_sshd, fake_tools, tflite_model, tmp_path):
+    """A Linux board (a real sshd on 127.0.0.1) with the same tool pushed as for phones."""
+    from device_profiler.litert.ssh import LiteRtSshDevice
+
+    with LiteRtSshDevice(local_sshd.alias, benchmark_model=str(fake_tools["benchmark_model"]),
+                         ssh_options=local_sshd.options, remote_dir=str(tmp_path / "board")) as dev:
+        raw = dev.time_model(tflite_model.path, FAST)
+        info = dev.info()
+    assert info.runtime == "litert" and info.key == f"ssh:{local_sshd.alias}"
+    assert len(raw.samples_ms) == 1 and list(raw.layer_ms) == tflite_model.layers
+    assert [p.name for p in (tmp_path / "board").iterdir()] == ["benchmark_model"]  # the model is removed
