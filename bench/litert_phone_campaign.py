@@ -33,26 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 
-from tests.device_profiler.conftest import FAKES, FakeAndroid, _install_script  # noqa: E402
+from tests.device_profiler.conftest import FakeAndroid, install_fake_tools  # noqa: E402
 
 SERIAL = "BENCHLITERT1"
 
 
 def fake_phone(home: Path) -> FakeAndroid:
     """One fake Pixel 7 behind a fake adb, with the fake benchmark_model to push."""
-    tools_dir = home / "tools"
-    (tools_dir / "bin").mkdir(parents=True)
-    (tools_dir / "device-bin").mkdir()
-    tools = {
-        "adb": _install_script(FAKES / "adb", tools_dir / "bin" / "adb"),
-        "benchmark_model": _install_script(FAKES / "benchmark_model", tools_dir / "benchmark_model"),
-        "getprop": _install_script(FAKES / "getprop", tools_dir / "device-bin" / "getprop"),
-        "taskset": _install_script(FAKES / "taskset", tools_dir / "device-bin" / "taskset"),
-    }
     state = home / "adb-home"
     (state / "roots").mkdir(parents=True)
     os.environ["FAKE_ADB_HOME"] = str(state)
-    fa = FakeAndroid(home=state, tools=tools)
+    fa = FakeAndroid(home=state, tools=install_fake_tools(home / "tools"))
     fa.add_device(SERIAL)
     return fa
 

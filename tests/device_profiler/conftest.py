@@ -44,30 +44,32 @@ def _install_script(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="session")
-def fake_tools(tmp_path_factory) -> dict[str, Path]:
-    """The fake ``adb`` on a bin dir, and the files a test pushes to the phone: the fake
-    ``onnxruntime_perf_test`` and a stand-in ``libonnxruntime.so``; LiteRT's fake
-    ``benchmark_model`` and a stand-in GPU accelerator ``libLiteRtGpuAccelerator.so``."""
-    d = tmp_path_factory.mktemp("fake-tools")
-    (d / "bin").mkdir()
-    (d / "device-bin").mkdir()
+def install_fake_tools(d: Path) -> dict[str, Path]:
+    """The fake ``adb`` in ``d/bin``, the phone's toolbox fakes in ``d/device-bin``, and the files
+    a run pushes to the phone: the fake ``onnxruntime_perf_test`` with a stand-in
+    ``libonnxruntime.so``, LiteRT's fake ``benchmark_model`` with a stand-in GPU accelerator
+    ``libLiteRtGpuAccelerator.so`` (the benches build their fake phones with it too)."""
+    for sub in ("bin", "device-bin", "gpu"):
+        (d / sub).mkdir(parents=True)
     tools = {
         "adb": _install_script(FAKES / "adb", d / "bin" / "adb"),
         "perf_test": _install_script(FAKES / "onnxruntime_perf_test", d / "onnxruntime_perf_test"),
         "getprop": _install_script(FAKES / "getprop", d / "device-bin" / "getprop"),
         "taskset": _install_script(FAKES / "taskset", d / "device-bin" / "taskset"),
         "benchmark_model": _install_script(FAKES / "benchmark_model", d / "benchmark_model"),
+        "ort_lib": d / "libonnxruntime.so",
+        "gpu_accelerator": d / "gpu" / "libLiteRtGpuAccelerator.so",
+        "bin": d / "bin",
     }
-    (d / "gpu").mkdir()
-    gpu = d / "gpu" / "libLiteRtGpuAccelerator.so"
-    gpu.write_bytes(b"\x7fELF fake LiteRT GPU accelerator for tests\n" * 64)
-    tools["gpu_accelerator"] = gpu
-    lib = d / "libonnxruntime.so"
-    lib.write_bytes(b"\x7fELF fake libonnxruntime.so for tests\n" * 64)
-    tools["ort_lib"] = lib
-    tools["bin"] = d / "bin"
+    tools["ort_lib"].write_bytes(b"\x7fELF fake libonnxruntime.so for tests\n" * 64)
+    tools["gpu_accelerator"].write_bytes(b"\x7fELF fake LiteRT GPU accelerator for tests\n" * 64)
     return tools
+
+
+@pytest.fixture(scope="session")
+def fake_tools(tmp_path_factory) -> dict[str, Path]:
+    """The fake tools of :func:`install_fake_tools`, once per session."""
+    return install_fake_tools(tmp_path_factory.mktemp("fake-tools"))
 
 
 @dataclass

@@ -13,6 +13,7 @@ from device_profiler.phone_runners import phone_runner_files
 from device_profiler.trace import UNMAPPED
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import MeasureSettings
+from tests.device_profiler.test_adb import INJECT
 
 pytest.importorskip("ai_edge_litert")
 
@@ -78,9 +79,6 @@ def test_missing_tool_is_one_line_with_the_download_page(fake_android, monkeypat
     with pytest.raises(DeviceError) as e:
         phone(fake_android, benchmark_model=None)
     assert bm.DOWNLOAD_PAGE in str(e.value) and "\n" not in str(e.value)
-
-
-INJECT = ["x;touch {m}", "$(touch {m})", "`touch {m}`", "a b' ; touch {m}; echo '"]
 
 
 @pytest.mark.parametrize("template", INJECT)
