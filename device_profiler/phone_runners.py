@@ -10,7 +10,7 @@ error here, only something to know before measuring without ``--perf-test``/``--
 from __future__ import annotations
 
 from device_profiler._shell import quote_join, run, split_rc_marker, with_rc_marker
-from device_profiler.adb import DEFAULT_REMOTE_DIR
+from device_profiler.adb_transport import DEFAULT_REMOTE_DIR
 from device_profiler.litert.benchmark_model import GPU_ACCELERATOR_NAMES
 from mnas_pred.errors import DeviceError
 

@@ -96,7 +96,7 @@ class BenchmarkModelRunner:
             **profile_meta,
         }
         return RawTiming(samples_ms=samples, node_events=[], profiled_runs=settings.profile_runs if layer_ms else 0,
-                         metadata=metadata, layer_ms=layer_ms, **_runs_per_sample(sizes))
+                         metadata=metadata, layer_ms=layer_ms, runs_per_sample=max(sizes))
 
     def _profile(self, graph: str, local_model: Path, settings: MeasureSettings,
                  cpu_mask: str | None) -> tuple[dict[str, float] | None, dict]:
@@ -123,9 +123,3 @@ class BenchmarkModelRunner:
         return layers, meta
 
 
-
-def _runs_per_sample(sizes: list[int]) -> dict:
-    """``RawTiming.runs_per_sample`` (each sample is the median of a burst) where the record has it."""
-    from dataclasses import fields
-
-    return {"runs_per_sample": max(sizes)} if any(f.name == "runs_per_sample" for f in fields(RawTiming)) else {}
