@@ -1,6 +1,6 @@
 """LiteRT's ``benchmark_model`` on a phone over adb (the fake phone of tests/device_profiler/fakes/:
 the fake ``adb`` runs shell commands with a real ``sh``, the fake ``benchmark_model`` really runs
-the ``.tflite`` with ai-edge-litert), on a Linux board over ssh (a real sshd) and on this CPU."""
+the ``.tflite`` with ai-edge-litert), and on a Linux board over ssh (a real sshd)."""
 
 from __future__ import annotations
 
@@ -124,13 +124,3 @@ def test_board_over_ssh_with_the_linux_tool(local_sshd, fake_tools, tflite_model
     assert len(raw.samples_ms) == 1 and list(raw.layer_ms) == tflite_model.layers
     assert [p.name for p in (tmp_path / "board").iterdir()] == ["benchmark_model"]  # the model is removed
 
-
-def test_this_cpu_with_a_local_tool(fake_tools, tflite_model):
-    """This CPU with a linux_x86_64 benchmark_model: end to end and per layer, pinned."""
-    from device_profiler.litert.local_tool import LocalBenchmarkModelDevice
-
-    with LocalBenchmarkModelDevice(str(fake_tools["benchmark_model"])) as dev:
-        raw = dev.time_model(tflite_model.path, FAST)
-        info = dev.info()
-    assert info.runtime == "litert" and info.key.startswith("local") and info.properties["runner"] == "benchmark_model"
-    assert len(raw.samples_ms) == 1 and list(raw.layer_ms) == tflite_model.layers  # 4 runs: one burst of 10
