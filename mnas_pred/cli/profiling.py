@@ -21,6 +21,10 @@ SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as 
 AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
 PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
 OrtLibOption = Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)]
+GpuAcceleratorOption = Annotated[Optional[Path], typer.Option(
+    "--gpu-accelerator", dir_okay=False,
+    help="With --runtime litert --accelerator gpu: LiteRT's GPU accelerator .so (libLiteRtGpuAccelerator.so), "
+         "pushed beside benchmark_model.")]
 DbOption = Annotated[Path, typer.Option("--db", help="Measurement database (SQLite).", dir_okay=False)]
 
 
@@ -108,6 +112,7 @@ def profile_device(
     adb: AdbOption = None,
     perf_test: PerfTestOption = None,
     ort_lib: OrtLibOption = None,
+    gpu_accelerator: GpuAcceleratorOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
@@ -124,7 +129,7 @@ def profile_device(
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
     if len(serials) > 1 and ssh:
         raise MnasPredError("both --serial and --ssh were given", "choose phones or one board per run")
-    tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib))
+    tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), gpu_accelerator=_str(gpu_accelerator))
     specs = [DeviceSpec.select(s, ssh, **tools) for s in serials] or [DeviceSpec.select(None, ssh, **tools)]
     if specs[0].kind == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores

@@ -124,3 +124,53 @@ def test_board_over_ssh_with_the_linux_tool(local_sshd, fake_tools, tflite_model
     assert len(raw.samples_ms) == 1 and list(raw.layer_ms) == tflite_model.layers
     assert [p.name for p in (tmp_path / "board").iterdir()] == ["benchmark_model"]  # the model is removed
 
+
+
+def test_cli_profile_device_litert_on_the_fake_phone(fake_android, litert_models, tmp_path, monkeypatch):
+    """``profile-device --serial X --runtime litert --benchmark-model PATH``: end-to-end and
+    per-layer latencies stored with runtime litert; the phone's errors are one line, exit 2.
+    The networks come from the session's conversion cache (nothing is converted here)."""
+    import os
+    import subprocess
+    import sys
+
+    from mnas_pred.store import MeasurementStore
+
+    fa = fake_android
+    fa.add_device(SERIAL)
+    fa.add_device("ZY22ABC", state="unauthorized")
+    monkeypatch.delenv(bm.ENV_VAR, raising=False)
+    env = {**os.environ, "MNAS_PRED_CACHE_DIR": str(litert_models.copy_cache(tmp_path / "cache"))}
+    db = tmp_path / "litert.db"
+    base = [sys.executable, "-m", "mnas_pred", "profile-device", "--adb", fa.adb, "--runtime", "litert",
+            "--space", str(litert_models.space), "-n", str(len(litert_models.archs)), "--runs", "4", "--warmup", "1",
+            "--profile-runs", "2", "--drift-every", "0", "--db", str(db), "--json"]
+    tool = ["--benchmark-model", str(fa.tools["benchmark_model"])]
+
+    def cli(*args):
+        return subprocess.run([*base, *args], capture_output=True, text=True, env=env, timeout=300)
+
+    p = cli("--serial", SERIAL, *tool)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["measured"] == len(litert_models.archs) and out["layer_sum_ratio"]["n"] == out["measured"]
+    with MeasurementStore(db, create=False) as store:
+        records = store.records(f"adb:{SERIAL}")
+    assert {r["arch"] for r in records} == set(litert_models.archs)
+    assert all(r["latency_ms"] > 0 and r["layers"] for r in records)
+    # the phone now holds the LiteRT tool, and `devices` says so
+    p = subprocess.run([sys.executable, "-m", "mnas_pred", "devices", "--adb", fa.adb, "--json"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    row = next(r for r in json.loads(p.stdout) if r["id"] == SERIAL)
+    assert row["runner_files"]["litert"]["present"] == ["benchmark_model"] and "missing GPU accelerator" in row["note"]
+    wrong_so = tmp_path / "libLiteRtGpuAccelerator-old.so"
+    wrong_so.write_bytes(b"\x7fELF")
+    for args, fragment in (
+        (["--serial", SERIAL, *tool, "--accelerator", "gpu", "--gpu-accelerator", str(wrong_so)], "fell back to the CPU"),
+        (["--serial", "ZY22ABC", *tool], "accept the USB-debugging prompt on the phone"),
+        (["--serial", "NOPE999", *tool], "run `mnas-pred devices`"),
+        (["--serial", SERIAL], bm.DOWNLOAD_PAGE),
+    ):
+        p = cli(*args)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 2 and len(lines) == 1 and fragment in lines[0], (args, p.stderr)
