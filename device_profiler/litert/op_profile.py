@@ -32,9 +32,10 @@ connected operator into exactly one operator of its own and never merges two of 
 ``FULLY_CONNECTED`` operators one to one, in run order (a count mismatch is an error). Between
 two such anchors, XNNPACK may fuse or drop operators (a ``PAD`` folded into the next
 convolution): each remaining row is matched, in order, to the next operator of the gap with the
-same kind (``Add`` ↔ ``ADD``, ``Sigmoid`` ↔ ``LOGISTIC``, ...); a row that matches none goes
-to the unattributed bucket (:data:`device_profiler.trace.UNMAPPED`), like ORT nodes outside any
-layer. ``[Builtin]:N`` rows map through node index N.
+same kind (``Add`` ↔ ``ADD``, ``Sigmoid`` ↔ ``LOGISTIC``, ...); a row that matches none belongs
+to the layer of both neighbouring anchors when they agree, else to the between-layers bucket
+(:data:`device_profiler.trace.UNMAPPED`), as ORT nodes outside any layer do. ``[Builtin]:N`` rows
+map through node index N.
 """
 
 from __future__ import annotations
@@ -261,8 +262,10 @@ def layer_times_ms(rows: list[ProfileRow], ops: list[GraphOp], layer_names: list
             gap_ops, cursor = next_gap(), 0
             continue
         hit = next((i for i in range(cursor, len(gap_ops)) if _matches(gap_ops[i].op_type, r.op_name)), None)
-        if hit is None:
-            add(UNMAPPED, row_ms(r))
+        if hit is None:  # inside one layer it is that layer's; between two layers, the bucket's
+            before = anchor_ops[anchor - 1].layer if anchor > 0 else None
+            after = anchor_ops[anchor].layer if anchor < len(anchor_ops) else None
+            add(before if before is not None and before == after else UNMAPPED, row_ms(r))
         else:
             add(gap_ops[hit].layer, row_ms(r))
             cursor = hit + 1

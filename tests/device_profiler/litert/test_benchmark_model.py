@@ -120,8 +120,11 @@ def test_profile_maps_to_every_layer(fake_tools, tflite_model):
     assert list(layers) == tflite_model.layers  # every layer, in order, nothing unattributed here
     delegate_ms = op_profile.row_ms(rows[0])
     assert sum(layers.values()) == pytest.approx(delegate_ms, rel=0.05)  # the delegate row is not added twice
-    # a row XNNPACK makes that the model has no operator for goes to the unattributed bucket
+    # a row XNNPACK makes that the model has no operator for: inside a layer it is that layer's
+    # (here between the head's convolution and its fully connected layer), else the bucket's
     extra = op_profile.ProfileRow("Delegate/Copy (NC, X32)", "[Delegate]:999", 0.5, 0.5, 5)
+    inside = op_profile.layer_times_ms([*rows[:-1], extra, rows[-1]], ops, tflite_model.layers)
+    assert inside["head"] == pytest.approx(layers["head"] + 0.5) and UNMAPPED not in inside
     assert op_profile.layer_times_ms([*rows, extra], ops, tflite_model.layers)[UNMAPPED] == pytest.approx(0.5)
     with pytest.raises(op_profile.LayerMapError):
         op_profile.layer_times_ms([r for r in rows if "GEMM" not in r.node_type], ops, tflite_model.layers)
