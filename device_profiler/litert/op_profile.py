@@ -7,7 +7,9 @@ node type" and "Delegate Statistics". Run Order rows are
 avg (ms), %, cdf%, mem KB, times called, name. Only Run Order is read here:
 
 - an op the XNNPACK delegate runs is a row ``Delegate/<XNNPACK operator name>`` named
-  ``[Delegate]:i`` (i = XNNPACK's operator index), e.g. ``Delegate/Convolution (NHWC, F32) IGEMM``;
+  ``[Delegate]:i`` (i = XNNPACK's operator index), e.g. ``Delegate/Convolution (NHWC, F32) IGEMM``,
+  ``Delegate/Binary Elementwise (ND)``, ``Delegate/Mean (ND) Mean`` (XNNPACK's operator-type
+  strings, google/XNNPACK ``src/xnnpack/operator-type.h``, plus the micro-kernel kind);
 - an op LiteRT runs itself is a row named ``[Builtin]:N`` (N = the node index in the model);
   the delegate kernel itself is such a row, ``TfLiteXNNPackDelegate``, whose time *contains* all
   its ``Delegate/`` rows: it is left out (counting it would double the sum);
@@ -54,12 +56,18 @@ _ROW = re.compile(
 _LAYER_COMPONENT = re.compile(r"_(stem|head|block\d+_layer\d+)$")
 _ANCHOR_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL"})
 _ANCHOR_ROWS = ("convolution", "deconvolution", "fully connected", "batch matrix multiply")
-#: XNNPACK operator-name prefixes (lower case) each model operator kind may turn into.
+#: XNNPACK operator-name prefixes (lower case) each model operator kind may turn into. Current
+#: XNNPACK names all two-input element-wise operators "Binary Elementwise (ND)" and all one-input
+#: ones "Unary Elementwise (NC)" (its operator-type table, ``xnn_operator_type`` strings); older
+#: releases named each one ("Add (ND, F32)", "Sigmoid (NC, F32)"): both are accepted.
+_BINARY = ("binary elementwise",)
+_UNARY = ("unary elementwise",)
 _KINDS = {
-    "ADD": ("add",), "SUB": ("subtract",), "MUL": ("multiply",), "DIV": ("divide",),
-    "LOGISTIC": ("sigmoid",), "TANH": ("tanh",), "HARD_SWISH": ("hardswish", "hard swish"),
-    "RELU": ("clamp",), "RELU6": ("clamp",), "RELU_N1_TO_1": ("clamp",), "SOFTMAX": ("softmax",),
-    "MEAN": ("mean", "global average pooling", "sum", "reduce"), "SUM": ("sum", "reduce"),
+    "ADD": (*_BINARY, "add"), "SUB": (*_BINARY, "subtract"), "MUL": (*_BINARY, "multiply"),
+    "DIV": (*_BINARY, "divide"), "MAXIMUM": (*_BINARY, "maximum"), "MINIMUM": (*_BINARY, "minimum"),
+    "LOGISTIC": (*_UNARY, "sigmoid"), "TANH": (*_UNARY, "tanh"), "HARD_SWISH": (*_UNARY, "hardswish", "hard swish"),
+    "RELU": (*_UNARY, "clamp"), "RELU6": (*_UNARY, "clamp"), "RELU_N1_TO_1": (*_UNARY, "clamp"),
+    "SOFTMAX": ("softmax",), "MEAN": ("mean", "global average pooling", "sum", "reduce"), "SUM": ("sum", "reduce"),
     "AVERAGE_POOL_2D": ("average pooling",), "MAX_POOL_2D": ("max pooling",),
     "PAD": ("constant pad",), "TRANSPOSE": ("transpose",),
     "SLICE": ("slice", "copy"), "STRIDED_SLICE": ("slice", "copy"),
