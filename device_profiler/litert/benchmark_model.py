@@ -12,10 +12,11 @@ Command line (``tflite/tools/command_line_flags.cc``, ``tflite/tools/benchmark/b
   (``--num_runs=x``) prints the usage on stderr and fails;
 - ``--num_runs`` and ``--warmup_runs`` are *minimums*: the tool keeps running until
   ``--min_secs`` (default 1 s) resp. ``--warmup_min_secs`` (default 0.5 s) have passed, so this
-  module always passes both as 0 to get exactly the counts asked for;
+  module always passes both as 0 to get exactly the counts asked for; a loop also stops after
+  ``--max_secs`` (default 150 s), raised here to an hour;
 - flags used here: ``--graph``, ``--num_threads``, ``--num_runs``, ``--warmup_runs``,
-  ``--min_secs``, ``--warmup_min_secs``, ``--use_gpu``, ``--use_profiler``. Classic TFLite flags
-  (``--enable_op_profiling``, ``--use_xnnpack``) are not flags of this tool.
+  ``--min_secs``, ``--warmup_min_secs``, ``--max_secs``, ``--use_gpu``, ``--use_profiler``. Classic
+  TFLite flags (``--enable_op_profiling``, ``--use_xnnpack``) are not flags of this tool.
 
 Output (``tflite/tools/logging.h``: ``TFLITE_LOG`` INFO/WARN go to stdout as ``INFO: ...``,
 ERROR to stderr; ``litert/c/internal/litert_logging.{h,cc}``: ``LITERT_LOG`` goes to stderr as
@@ -55,6 +56,7 @@ ENV_VAR = "MNAS_PRED_BENCHMARK_MODEL"
 DOWNLOAD_PAGE = "https://ai.google.dev/edge/litert/next/benchmark"
 #: The names the tool ``dlopen``s for ``--use_gpu=true``, first one first.
 GPU_ACCELERATOR_NAMES = ("libLiteRtGpuAccelerator.so", "libLiteRtClGlAccelerator.so", "libLiteRtOpenClAccelerator.so")
+MAX_SECS = 3600.0  # the tool stops a run loop after --max_secs (default 150 s), short of --num_runs
 GPU_FALLBACK_TEXT = "GPU accelerator could not be loaded and registered"
 FAILED_TEXT = "Benchmarking failed."
 
@@ -96,6 +98,7 @@ def tool_arguments(graph: str, *, threads: int, runs: int, warmup: int, use_gpu:
         f"--warmup_runs={int(warmup)}",
         "--min_secs=0",
         "--warmup_min_secs=0",
+        f"--max_secs={MAX_SECS:g}",
     ]
     if use_gpu:
         args.append("--use_gpu=true")
@@ -206,4 +209,4 @@ def check_run(where: str, rc: int, out: ToolOutput, *, use_gpu: bool, runs: int 
                           f"use LiteRT's CompiledModel benchmark_model ({DOWNLOAD_PAGE})")
     if runs is not None and out.timed.count != runs:
         raise DeviceError(f"{where}: {TOOL_NAME} ran {out.timed.count} times, not the {runs} asked for",
-                          "use a benchmark_model that accepts --min_secs=0 (LiteRT's CompiledModel tool)")
+                          f"a run loop stops after --max_secs={MAX_SECS:g}: use fewer --runs for a model this slow")
