@@ -2,7 +2,7 @@
 pipeline (``TfliteFiles``: worker processes convert ahead while the phone measures) and without
 it (each network converted on demand, then measured), and how much of the wall time is conversion.
 
-    .venv/bin/python bench/litert_phone_campaign.py [--models 6] [--resolution 224] [--workers 1]
+    .venv/bin/python bench/litert_phone_campaign.py [--models 6] [--resolution 224] [--workers 2]
         [--runs 20] [--warmup 5] [--profile-runs 5] [--seed 0]
 
 The phone is the test suite's fake (tests/device_profiler/fakes/): a fake ``adb`` and a fake
@@ -100,7 +100,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=6)
     ap.add_argument("--resolution", type=int, default=224)
-    ap.add_argument("--workers", type=int, default=1, help="conversion processes of the pipeline")
+    ap.add_argument("--workers", type=int, default=2, help="conversion processes of the pipeline")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--profile-runs", type=int, default=5)
@@ -111,7 +111,7 @@ def main() -> None:
     from device_profiler.protocol import sample_archs
     from mnas_pred.space import SearchSpace
 
-    archs = sample_archs(SearchSpace.default(), args.models, args.seed)
+    archs = [a if isinstance(a, str) else a.to_string() for a in sample_archs(SearchSpace.default(), args.models, args.seed)]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-litert-phone-") as tmp:
         fa = fake_phone(Path(tmp))
