@@ -122,7 +122,7 @@ class AdbDevice(AdbPhone):
         return figures
 
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
-        onnx_path = Path(model_path)
+        onnx_path = self.checked_model_path(model_path)
         self._ensure_ready()
         thermal = self.wait_cool()
         cores = self.pinned_cores(settings.threads)
@@ -177,7 +177,7 @@ class AdbDevice(AdbPhone):
             "command": self._perf_test_command(model, sizes[0], settings.threads, mask, None),
         }
         return RawTiming(samples_ms=samples, node_events=events, profiled_runs=kept, metadata=metadata,
-                         runs_per_sample=self.burst_runs)
+                         runs_per_sample=max(sizes))
 
     def close(self) -> None:
         """Leave the pushed tools for the next session (re-checked by sha256); models and

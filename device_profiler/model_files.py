@@ -4,8 +4,8 @@
 :class:`ModelFiles` is the extension point. :class:`OnnxFiles` exports ONNX models in this
 process, one when asked (0.2-0.6 s against seconds of measuring). A runtime that needs a slower
 conversion (LiteRT: ``device_profiler.litert.model_files.TfliteFiles``) converts ahead of the
-device in worker processes, starting at :meth:`ModelFiles.prefetch`. :func:`open_model_files`
-chooses by ``Device.model_format``.
+device in worker processes, starting at :meth:`ModelFiles.prefetch`.
+:func:`device_profiler.formats.open_model_files` chooses by ``Device.model_format``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ import abc
 import hashlib
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-from mnas_pred.errors import DeviceError
 
 # torch.onnx.export keeps exporter state in module globals (opset, export mode), so two threads
 # of one process (several phones profiling at once) must not export at the same time. An export
@@ -134,26 +130,3 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def model_files_class(fmt: str) -> type[ModelFiles]:
-    """The provider of files in ``fmt`` (a ``Device.model_format``); LiteRT's is imported only
-    when asked for."""
-    if fmt == "onnx":
-        return OnnxFiles
-    if fmt == "tflite":
-        from device_profiler.litert.model_files import TfliteFiles
-
-        return TfliteFiles
-    raise DeviceError(f"no model files of format '{fmt}'", "use a device whose model_format is onnx or tflite")
-
-
-@contextmanager
-def open_model_files(fmt: str, resolution: int, num_classes: int,
-                     workdir: str | Path | None = None) -> Iterator[ModelFiles]:
-    """Model files in ``fmt`` for one resolution and class count, closed on exit."""
-    files = model_files_class(fmt)(resolution, num_classes, workdir)
-    try:
-        yield files
-    finally:
-        files.close()

@@ -41,7 +41,8 @@ import numpy as np
 
 from device_profiler import trace
 from device_profiler._base import Device
-from device_profiler.model_files import ModelFiles, open_model_files, sha256_file
+from device_profiler.formats import open_model_files
+from device_profiler.model_files import ModelFiles, sha256_file
 from device_profiler.stats import (
     BURST_SIZE,
     MAX_ATTEMPTS,

@@ -171,15 +171,18 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
     if json_out:
         print_json(summary)
         return
-    console.print(
-        f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
-        f"on {report.device.key} at {res}x{res}; {total_stored} measurements of this device in {db}"
-        + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
-    )
+    console.print(_counts_line(report, f"on {report.device.key} at {res}x{res}; {total_stored} measurements of "
+                                       f"this device in {db}"))
     if len(report.drift) > 1:
         worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
         console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
     _print_layer_ratios(summary["layer_sum_ratio"])
+
+
+def _counts_line(report, where: str) -> str:
+    """What the run did, where, and at what rate."""
+    return (f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed {where}"
+            + (f" ({round(report.models_per_hour)} models/hour)" if report.measured else ""))
 
 
 def _print_fleet_summary(report, stored: dict[str, int], *, db: Path, res: int, settings, ratios: list[float],
@@ -197,11 +200,7 @@ def _print_fleet_summary(report, stored: dict[str, int], *, db: Path, res: int, 
     if json_out:
         print_json(summary)
         return
-    console.print(
-        f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
-        f"on {len(report.devices)} phones at {res}x{res} into {db}"
-        + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
-    )
+    console.print(_counts_line(report, f"on {len(report.devices)} phones at {res}x{res} into {db}"))
     for d in summary["devices"]:
         state = f"dropped out ({d['dropped']})" if d["dropped"] else "ok"
         console.print(f"  {d['device']} ({d['model']}): {d['measured']} measured this run, "
@@ -232,7 +231,8 @@ def measurements(
     profiler runs (or after one was killed) recent rows may still sit in DB-wal, so a copy of
     DB alone can miss them (a finished run leaves DB complete).
     """
-    from mnas_pred.store import EXPORT_FORMATS, MeasurementStore
+    from mnas_pred.store import MeasurementStore
+    from mnas_pred.store_export import EXPORT_FORMATS
 
     if json_out and fmt is not None and fmt.lower() != "jsonl":
         raise MnasPredError(f"--json and --format {fmt} ask for two formats", "give one of them")
