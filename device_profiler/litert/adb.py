@@ -79,7 +79,7 @@ class LiteRtAdbDevice(AdbPhone):
                                accelerator=self.accelerator)
 
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
-        model_path = Path(model_path)
+        model_path = self.checked_model_path(model_path)
         self._ensure_ready()
         thermal = self.wait_cool()
         cores = self.pinned_cores(settings.threads)

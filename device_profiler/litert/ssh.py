@@ -68,7 +68,7 @@ class LiteRtSshDevice(SshDevice):
                           runtime_version=f"{bm.TOOL_NAME}-sha256:{self._tool_sha[:12]}", accelerator="cpu")
 
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
-        model_path = Path(model_path)
+        model_path = self.checked_model_path(model_path)
         self._ensure_ready()
         if self._info is None:
             self._info = self.remote_info()

@@ -130,6 +130,7 @@ def test_cli_profile_device_litert_on_the_fake_phone(fake_android, litert_models
     """``profile-device --serial X --runtime litert --benchmark-model PATH``: end-to-end and
     per-layer latencies stored with runtime litert; the phone's errors are one line, exit 2.
     The networks come from the session's conversion cache (nothing is converted here)."""
+    pytest.importorskip("device_profiler.litert.model_files", reason="the campaign's .tflite files (TfliteFiles)")
     import os
     import subprocess
     import sys
