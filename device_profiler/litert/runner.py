@@ -75,13 +75,13 @@ class BenchmarkModelRunner:
         target; ``local_model`` is the same file here, read for its operator list)."""
         n_bursts = max(1, math.ceil(settings.runs / self.burst_runs))
         sizes = [settings.runs // n_bursts + (1 if i < settings.runs % n_bursts else 0) for i in range(n_bursts)]
-        bursts = []
+        bursts, samples = [], []
         for i, size in enumerate(sizes):
             warm = settings.warmup if i == 0 else min(settings.warmup, 1)
             parsed, _ = self.invoke(graph, runs=max(size, 1), warmup=warm, threads=settings.threads, cpu_mask=cpu_mask)
             bursts.append({"runs": parsed.timed.count, "warmup_runs": warm, **parsed.timed.values_ms,
                            "init_ms": parsed.init_ms})
-        samples = [b.get("median", b.get("avg", b.get("curr"))) for b in bursts]
+            samples.append(parsed.timed.sample_ms)
         layer_ms, profile_meta = None, {}
         if settings.profile_runs > 0:
             layer_ms, profile_meta = self._profile(graph, local_model, settings, cpu_mask)
