@@ -183,17 +183,18 @@ def parse_output(stdout: str, stderr: str) -> ToolOutput:
 
 
 def check_run(where: str, rc: int, out: ToolOutput, *, use_gpu: bool, runs: int | None = None) -> None:
-    """Fail loudly on anything that would store a wrong number: a non-zero exit or
-    ``Benchmarking failed.``, flags the tool ignored, a GPU run that fell back to the CPU, or a
-    run count that is not the one asked for."""
-    if rc != 0 or out.failed:
+    """Fail loudly on anything that would store a wrong number: a non-zero exit,
+    ``Benchmarking failed.`` or any other ``ERROR:`` line (even with exit 0), flags the tool
+    ignored, a GPU run that fell back to the CPU, or a run count that is not the one asked for."""
+    if rc != 0 or out.failed or out.errors:
         detail = next((e for e in out.errors if e != FAILED_TEXT), "") or (out.errors[0] if out.errors else out.last_line or f"exit {rc}")
         low = detail.lower()
         if "load model" in low or "no such file" in low or "model" in low and ("open" in low or "read" in low):
             fix = "check that the .tflite file was pushed and is a valid LiteRT model"
         else:
             fix = "run the same command by hand on the device to see the tool's full output"
-        raise DeviceError(f"{where}: {TOOL_NAME} failed with exit {rc} ({detail})", fix)
+        what = f"failed with exit {rc}" if rc != 0 else "reported an error (exit 0)"
+        raise DeviceError(f"{where}: {TOOL_NAME} {what} ({detail})", fix)
     if out.unconsumed:
         raise DeviceError(f"{where}: {TOOL_NAME} ignored the flags {out.unconsumed}",
                           "use a benchmark_model built from LiteRT's CompiledModel tool (litert/tools), "

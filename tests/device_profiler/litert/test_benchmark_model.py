@@ -67,6 +67,7 @@ def test_parse_output_and_loud_checks():
     bm.check_run("x", 0, bm.parse_output(STDOUT, gpu), use_gpu=False)  # a CPU run does not care
     failed = "ERROR: [benchmark_litert_model.cc:306] Failed to load model.\nERROR: Benchmarking failed.\n"
     assert "failed with exit 1 (" in refused("INFO: STARTING!\n", failed, rc=1)
+    assert "Failed to set" in refused(STDOUT, STDERR + "ERROR: [benchmark_litert_model.cc:224] Failed to set x\n")
     assert "ran 5 times, not the 50" in refused(STDOUT, STDERR, runs=50)
 
 
