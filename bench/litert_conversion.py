@@ -94,8 +94,10 @@ def part_convert(args, cache_dir: Path) -> dict:
                 rows.append({"arch": a, "error": str(e)})
                 print(f"[{i + 1}/{len(archs) + 1}] FAILED {e}", flush=True)
                 continue
+            meta = json.loads(c.path.with_suffix(".json").read_text()) if c.path.with_suffix(".json").is_file() else {}
             rows.append({"arch": a, "convert_s": round(c.convert_s, 2), "converted_now": c.converted_now,
-                         "path": str(c.path), "tflite_mb": round(c.path.stat().st_size / 2**20, 2)})
+                         "converted_at": meta.get("converted_at"), "path": str(c.path),
+                         "tflite_mb": round(c.path.stat().st_size / 2**20, 2)})
             print(f"[{i + 1}/{len(archs) + 1}] {c.convert_s:6.1f} s {'(cached)' if not c.converted_now else ''} {a[:60]}",
                   flush=True)
     wall = time.perf_counter() - start
@@ -129,6 +131,9 @@ def part_convert(args, cache_dir: Path) -> dict:
         "convert_s": {"n": len(every), "median": statistics.median(every) if every else None,
                       "min": min(every, default=None), "max": max(every, default=None),
                       "converted_in_this_run": len(fresh)},
+        # when the cached files were made (a re-run reads them): the conversion campaign's own window
+        "converted_between": [min((r["converted_at"] for r in ok if r.get("converted_at")), default=None),
+                              max((r["converted_at"] for r in ok if r.get("converted_at")), default=None)],
         "onnx_export_s_median": statistics.median(r["onnx_export_s"] for r in ok) if ok else None,
         "max_abs_diff": max((r["max_abs_diff"] for r in ok), default=None),
         "max_rel_diff": max((r["max_rel_diff"] for r in ok), default=None),
@@ -199,7 +204,8 @@ def markdown(report: dict) -> str:
             "## Conversion (litert-torch) and fidelity", "",
             _machine_line(c, f"{c['resolution']}x{c['resolution']}, {c['workers']} conversion workers."), "",
             f"- {c['networks']} networks ({c['networks'] - 1} sampled + MnasNet-B1), {c['failed']} failed; "
-            f"{c['convert_s']['converted_in_this_run']} converted in this run, wall {c['wall_s']} s",
+            f"{c['convert_s']['converted_in_this_run']} converted in this run (wall {c['wall_s']} s); the cached files "
+            f"were converted between {c['converted_between'][0]} and {c['converted_between'][1]}",
             f"- conversion seconds per network: median {c['convert_s']['median']}, range {c['convert_s']['min']}-"
             f"{c['convert_s']['max']} (ONNX export of the same networks: median {c['onnx_export_s_median']} s)",
             f"- LiteRT vs PyTorch output: max abs difference {c['max_abs_diff']:.3g}, max relative (to max |output|) "

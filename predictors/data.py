@@ -194,8 +194,8 @@ def _select_runtime(models: pd.DataFrame, runtime: str | None, accelerator: str 
 
     if "runtime" not in models:
         return models
-    if "accelerator" not in models:
-        models = models.assign(accelerator="cpu")
+    # rows from before the accelerator was recorded (or built by a caller without it) are CPU rows
+    models = models.assign(accelerator=models["accelerator"].fillna("cpu") if "accelerator" in models else "cpu")
     stacks = sorted({f"{r}/{a}" for r, a in zip(models["runtime"], models["accelerator"])})
     if runtime is not None:
         if runtime not in STORED_RUNTIMES:

@@ -54,7 +54,7 @@ SeedOption = Annotated[Optional[int], typer.Option("--seed", help="Random seed (
 
 # The runtime a device measures with (mnas_pred.records.DeviceSpec checks the values: one line, exit 2).
 RuntimeOption = Annotated[str, typer.Option(
-    "--runtime", help="ort (ONNX Runtime, default) or litert (LiteRT; needs pip install 'mnas-pred[litert]'; "
+    "--runtime", help="ort (ONNX Runtime, default) or litert (LiteRT; needs pip install 'mnas-pred\\[litert]'; "
                       "converts each network to .tflite, cached).")]
 AcceleratorOption = Annotated[str, typer.Option(
     "--accelerator", help="cpu (default) or gpu (LiteRT's GPU accelerator on a phone or board).")]
