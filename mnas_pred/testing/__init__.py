@@ -1,0 +1,1 @@
+"""Conformance suites a plug-in author runs against a new implementation (see ARCHITECTURE.md)."""
