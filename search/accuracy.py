@@ -28,7 +28,6 @@ import json
 import math
 import os
 import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
 from mnas_pred.files import append_json_line
 from mnas_pred.limits import check
+from mnas_pred.threads import torch_threads
 from search.analytic import analytic_accuracy
 from search.data import DataSpec, ProxyData, load_proxy_data
 from search.state_schema import AccuracyRow, parse_cache_line, read_cache_lines
@@ -79,16 +79,6 @@ def candidate_seed(search_seed: int, arch: Architecture | str) -> int:
     """A per-candidate seed: stable across processes and runs (unlike ``hash()``)."""
     digest = hashlib.sha256(f"{search_seed}:{parse_arch(arch).to_string()}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-@contextmanager
-def torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class AccuracyEvaluator(abc.ABC):
