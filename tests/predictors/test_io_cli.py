@@ -244,3 +244,12 @@ def test_a_file_written_before_the_calibration_split_predicts_the_same():
         low, high = p.predict_interval(expected["archs"], 0.8, expected["resolution"])
         np.testing.assert_allclose([low, high], expected["interval_0.8"][kind], rtol=1e-12)
     assert pf.predictor.calibration_.coef["intercept"] != 0  # the calibration did come from the file
+
+
+def test_loading_builds_the_fitted_space_once(saved_predictor, monkeypatch):
+    built = []
+    original = SearchSpace.from_dict.__func__
+    monkeypatch.setattr(SearchSpace, "from_dict", classmethod(lambda cls, *a, **kw: built.append(1) or original(cls, *a, **kw)))
+    pf = load_predictor(saved_predictor)
+    assert pf.space is pf.space and pf.space.resolution == 224
+    assert len(built) == 1
