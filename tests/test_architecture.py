@@ -3,7 +3,8 @@
 * No import cycle between modules. Every import counts: at module level, inside functions, and
   under ``if TYPE_CHECKING:`` (a cycle hidden there still ties the modules together, and comes
   back the day someone moves the import).
-* The core (``mnas_pred/`` outside ``mnas_pred/cli/``) imports no stage package.
+* The core (``mnas_pred/`` outside ``mnas_pred/cli/``) imports no stage package, and the stages
+  import downwards only (``search`` may import the other two stages; they import only the core).
 * No source file is over ~400 lines (such a file has more than one job).
 """
 
@@ -15,6 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("mnas_pred", "device_profiler", "predictors", "search")
 STAGES = ("device_profiler", "predictors", "search")
+#: The stages each stage may import (ARCHITECTURE.md's diagram).
+STAGE_IMPORTS = {"device_profiler": set(), "predictors": set(), "search": {"device_profiler", "predictors"}}
 MAX_LINES = 400
 
 
@@ -144,6 +147,18 @@ def test_the_core_imports_no_stage_package():
         and any(t.split(".")[0] in STAGES for t in targets)
     ]
     assert not offenders, "the core (mnas_pred/ outside cli/) imports a stage:\n" + "\n".join(offenders)
+
+
+def test_stages_import_downwards_only():
+    graph = _graph()
+    offenders = []
+    for module, targets in sorted(graph.items()):
+        stage = module.split(".")[0]
+        if stage in STAGE_IMPORTS:
+            wrong = sorted(t for t in targets if t.split(".")[0] in STAGES and t.split(".")[0] not in STAGE_IMPORTS[stage] | {stage})
+            if wrong:
+                offenders.append(f"{module} imports {', '.join(wrong)}")
+    assert not offenders, "a stage imports a stage above or beside it:\n" + "\n".join(offenders)
 
 
 def test_no_source_file_is_over_400_lines():
