@@ -17,42 +17,42 @@ start-up stay fast, and the adb/ssh devices are imported only when asked for.
 
 from __future__ import annotations
 
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
-
-
-def _missing(kind: str, flag: str, e: ImportError) -> DeviceError:
-    return DeviceError(f"{kind} devices ({flag}) are not available in this installation ({e})",
-                       "run without it to measure on the local CPU")
+from device_profiler._base import Device
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, DeviceSpec, Measurement, MeasureSettings, RawTiming
 
 
 def open_device(
-    serial: str | None = None,
+    spec: DeviceSpec | str | None = None,
     ssh: str | None = None,
     *,
+    serial: str | None = None,
     adb: str | None = None,
     perf_test: str | None = None,
     ort_lib: str | None = None,
     cpus: list[int] | None = None,
 ) -> Device:
-    """The device the user selected: ``serial`` → Android over adb, ``ssh`` → a Linux board,
-    neither → the local CPU. Only the chosen device's module is imported."""
-    if serial and ssh:
-        raise DeviceError("both --serial and --ssh were given", "choose one device per run")
-    if serial:
-        try:
-            from device_profiler.adb import AdbDevice
-        except ImportError as e:
-            raise _missing("Android", "--serial", e) from None
-        return AdbDevice(serial, adb=adb, perf_test=perf_test, ort_lib=ort_lib)
-    if ssh:
-        try:
-            from device_profiler.ssh import SshDevice
-        except ImportError as e:
-            raise _missing("Linux-board", "--ssh", e) from None
-        return SshDevice(ssh)
+    """The device ``spec`` selects: a phone over adb, a Linux board over ssh, or the local CPU.
+    The older call ``open_device(serial, ssh, adb=..., ...)`` builds the spec from the flags
+    (:meth:`DeviceSpec.select`). Only the chosen device's module is imported."""
+    if not isinstance(spec, DeviceSpec):
+        if spec is not None and serial is not None:
+            raise TypeError("open_device(): serial given twice")
+        spec = DeviceSpec.select(serial or spec, ssh, adb=adb, perf_test=perf_test, ort_lib=ort_lib,
+                                 cpus=tuple(cpus) if cpus else None)
+    elif ssh or serial or adb or perf_test or ort_lib or cpus:
+        raise TypeError("open_device(spec): the device's options belong in the DeviceSpec")
+    if spec.kind == "adb":
+        from device_profiler.adb import AdbDevice
+
+        return AdbDevice(spec.address, adb=spec.adb, perf_test=spec.perf_test, ort_lib=spec.ort_lib)
+    if spec.kind == "ssh":
+        from device_profiler.ssh import SshDevice
+
+        return SshDevice(spec.address)
     from device_profiler.local import LocalDevice
 
-    return LocalDevice(cpus=cpus)
+    return LocalDevice(cpus=list(spec.cpus) if spec.cpus else None)
 
 
 def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = None) -> list[dict]:
@@ -63,41 +63,30 @@ def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = 
     info = LocalDevice().info()  # identity only: starts no worker
     rows = [{"kind": "local", "id": "local", "state": "ready", "model": cpu_model(),
              "key": info.key, "note": f"onnxruntime {info.runtime_version}, {info.properties['cpu_count']} cores"}]
-    try:
-        from device_profiler.adb import list_adb_devices
-    except ImportError:
-        list_adb_devices = None
-    if list_adb_devices is not None:
-        try:
-            from device_profiler.adb_binary import locate_adb
+    from device_profiler.adb import list_adb_devices
+    from device_profiler.adb_binary import locate_adb
+    from device_profiler.ssh import list_ssh_hosts
 
-            exe, found_via = locate_adb(adb)
-            where = {"adb": exe, "adb_found_via": found_via}
-            phones = list_adb_devices(adb=exe)
-            for d in phones:
-                serial = d.get("serial", "")
-                rows.append({"kind": "adb", "id": serial, "state": d.get("state", ""), "model": d.get("model", ""),
-                             "key": f"adb:{serial}", "note": d.get("note", ""), **where})
-            if not phones:
-                rows.append({"kind": "adb", "id": "", "state": "no phones attached", "model": "", "key": "",
-                             "note": "connect a phone by USB with USB debugging on (Settings > Developer options) "
-                                     "and accept its prompt; then `adb devices` lists it", **where})
-        except DeviceError as e:
-            rows.append({"kind": "adb", "id": "", "state": "unavailable", "model": "", "key": "", "note": str(e)})
     try:
-        from device_profiler.ssh import list_ssh_hosts
-    except ImportError:
-        list_ssh_hosts = None
-    if list_ssh_hosts is not None and ssh_hosts:
-        for h in list_ssh_hosts(list(ssh_hosts)):  # connects to each host to check it is usable
-            note = h.get("fix") or (f"onnxruntime {h['onnxruntime']}" if h.get("onnxruntime") else "")
-            rows.append({"kind": "ssh", "id": h["host"], "state": h.get("state", ""), "model": h.get("model", ""),
-                         "key": f"ssh:{h['host']}", "note": note})
-    else:
-        for host in ssh_hosts:
-            rows.append({"kind": "ssh", "id": host, "state": "configured", "model": "", "key": f"ssh:{host}",
-                         "note": f"measured with: mnas-pred profile-device --ssh {host}"})
+        exe, found_via = locate_adb(adb)
+        where = {"adb": exe, "adb_found_via": found_via}
+        phones = list_adb_devices(adb=exe)
+        for d in phones:
+            serial = d.get("serial", "")
+            rows.append({"kind": "adb", "id": serial, "state": d.get("state", ""), "model": d.get("model", ""),
+                         "key": f"adb:{serial}", "note": d.get("note", ""), **where})
+        if not phones:
+            rows.append({"kind": "adb", "id": "", "state": "no phones attached", "model": "", "key": "",
+                         "note": "connect a phone by USB with USB debugging on (Settings > Developer options) "
+                                 "and accept its prompt; then `adb devices` lists it", **where})
+    except DeviceError as e:
+        rows.append({"kind": "adb", "id": "", "state": "unavailable", "model": "", "key": "", "note": str(e)})
+    for h in list_ssh_hosts(list(ssh_hosts)):  # connects to each host to check it is usable
+        note = h.get("fix") or (f"onnxruntime {h['onnxruntime']}" if h.get("onnxruntime") else "")
+        rows.append({"kind": "ssh", "id": h["host"], "state": h.get("state", ""), "model": h.get("model", ""),
+                     "key": f"ssh:{h['host']}", "note": note})
     return rows
 
 
-__all__ = ["Device", "DeviceError", "DeviceInfo", "MeasureSettings", "RawTiming", "list_devices", "open_device"]
+__all__ = ["Device", "DeviceError", "DeviceInfo", "DeviceSpec", "MeasureSettings", "Measurement", "RawTiming",
+           "list_devices", "open_device"]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_profiler._base import DeviceError
+from mnas_pred.errors import DeviceError
 
 #: Marker appended to remote commands to carry the remote exit status in stdout. It tells a
 #: command that failed (e.g. ``onnxruntime_perf_test`` exits 255) apart from a dropped connection

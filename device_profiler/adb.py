@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from device_profiler import trace
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler._base import Device
 from device_profiler._shell import (
     check_identifier,
     check_remote_path,
@@ -50,6 +50,8 @@ from device_profiler._shell import (
     with_rc_marker,
 )
 from device_profiler.adb_binary import find_adb
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from device_profiler._base import DeviceError
 from device_profiler._shell import find_tool
+from mnas_pred.errors import DeviceError
 
 ADB_FIX = "install Android platform-tools (or `pip install adbutils`), or pass --adb PATH or set $ADB"
 

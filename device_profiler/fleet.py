@@ -37,8 +37,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings
-from device_profiler.protocol import Measurement, ProfileEvent, _DriftCheck, measure_arch, stopped_error
+from device_profiler._base import Device
+from device_profiler.protocol import ProfileEvent, _DriftCheck, measure_arch, stopped_error
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 
 MIXED_FIX = "profile one phone model per run (see `mnas-pred devices`), or pass --allow-mixed"
 POLL_S = 0.5  # how often the collecting thread wakes up to notice Ctrl-C
@@ -191,9 +193,7 @@ def _worker(device: Device, info: DeviceInfo, work: _WorkQueue, out: queue.Queue
     error: DeviceError | None = None
     item: tuple[int, str] | None = None  # the architecture this device holds, if any
     try:
-        prestart = getattr(device, "prestart", None)
-        if prestart is not None:
-            prestart()
+        device.prestart()
         while (item := work.take(key)) is not None:
             index, arch = item
             error = None

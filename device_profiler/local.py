@@ -22,9 +22,11 @@ import tempfile
 from pathlib import Path
 
 from device_profiler import trace
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler._base import Device
 from device_profiler.protocol import MIN_ON_CPU
+from mnas_pred.errors import DeviceError
 from mnas_pred.limits import check_local_threads
+from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 from mnas_pred.threads import allowed_cpus
 
 WORKER = Path(__file__).with_name("_ort_worker.py")

@@ -38,7 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from device_profiler import trace
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler._base import Device
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings, RawTiming
 
 BURST_SIZE = 10
 TOLERANCE = 0.10  # a burst median this much (relative) slower than the fastest burst's is an outlier
@@ -122,45 +124,6 @@ def flag_outlier_bursts(burst_medians: list[float], tolerance: float = TOLERANCE
     return [m > ref * (1.0 + tolerance) for m in burst_medians]
 
 
-@dataclass
-class Measurement:
-    """One model measured on one device: end-to-end statistics and samples, per-layer times,
-    the per-layer-sum vs end-to-end gap, and everything needed to reproduce or weigh it."""
-
-    arch: str
-    resolution: int
-    num_classes: int
-    model_sha256: str
-    latency_ms: float  # median of the kept end-to-end samples
-    latency_p10_ms: float
-    latency_p90_ms: float
-    latency_mean_ms: float
-    latency_min_ms: float
-    cv: float
-    spread: float  # (max - min) / median of the kept burst medians
-    samples_ms: list[float]  # the kept samples, in run order (preempted runs as effective_samples() counts them)
-    bursts: list[dict]  # every burst: attempt, median_ms, outlier, samples_ms
-    layers_ms: dict[str, float]  # per layer, network order; "other" = nodes of no layer
-    layer_sum_ms: float  # sum of layers_ms (0 when the device gave no profile)
-    profiled_runs: int
-    attempts: int
-    settings: MeasureSettings
-    device: DeviceInfo
-    metadata: dict = field(default_factory=dict)  # affinity, worker pid, timings of the run
-    measured_at: str = ""
-    duration_s: float = 0.0
-
-    @property
-    def layer_sum_ratio(self) -> float:
-        """Per-layer sum / end-to-end median (1.0 = additive; NaN without a profile)."""
-        return self.layer_sum_ms / self.latency_ms if self.layers_ms and self.latency_ms > 0 else float("nan")
-
-    def as_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["layer_sum_ratio"] = self.layer_sum_ratio
-        return d
-
-
 def measure_onnx(
     device: Device,
     onnx_path: Path,
@@ -192,7 +155,7 @@ def measure_onnx(
         raw = device.time_model(onnx_path, s)
         if not raw.samples_ms:
             raise DeviceError(f"the device returned no timings for {Path(onnx_path).name}", transient=True)
-        if profiled is None and raw.node_events:
+        if profiled is None and (raw.node_events or raw.layer_ms):
             profiled = raw
         meta = dict(raw.metadata)
         cpu_ms = meta.pop("cpu_ms", None)
@@ -224,7 +187,8 @@ def measure_onnx(
     profiled_runs = 0
     if profiled is not None:
         profiled_runs = profiled.profiled_runs
-        layers = trace.layer_times_ms(profiled.node_events, profiled_runs, layer_names, reduce="median")
+        layers = (dict(profiled.layer_ms) if profiled.layer_ms  # a runtime that attributes layers itself
+                  else trace.layer_times_ms(profiled.node_events, profiled_runs, layer_names, reduce="median"))
     meta = {**metadata[0], "attempt_metadata": metadata[1:]} if len(metadata) > 1 else dict(metadata[0])
     meta["preempted_fraction"] = round(1 - clean_total / max(len(all_samples), 1), 4)
     return Measurement(
@@ -279,11 +243,13 @@ def measure_arch(
         path = Path(tmp) / "model.onnx"
         data = _export_one_thread(arch, path, resolution, num_classes)
         export_s = time.perf_counter() - t0
+        layers = arch_layers(arch, resolution, num_classes)
         m = measure_onnx(
-            device, path, settings, [lay.name for lay in arch_layers(arch, resolution, num_classes)],
+            device, path, settings, [lay.name for lay in layers],
             arch=arch_str, resolution=resolution, num_classes=num_classes, model_sha256=sha256(data),
             device_info=device_info,
         )
+    m.params, m.macs = sum(lay.params for lay in layers), sum(lay.macs for lay in layers)
     m.metadata["export_s"] = round(export_s, 4)
     m.duration_s = time.perf_counter() - t0
     return m
@@ -411,9 +377,7 @@ def profile(
     report = ProfileReport(device=info, total=len(archs))
     drift = (_DriftCheck(device, drift_reference, drift_every, settings, resolution, num_classes, info)
              if drift_every > 0 else None)
-    prestart = getattr(device, "prestart", None)
-    if prestart is not None:
-        prestart()  # the first worker starts while the first model is exported
+    device.prestart()  # the local device's first worker starts while the first model is exported
     start = time.perf_counter()
     consecutive_failures = 0
     try:

@@ -32,7 +32,7 @@ import weakref
 from pathlib import Path
 
 from device_profiler import trace
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler._base import Device
 from device_profiler._shell import (
     check_identifier,
     check_remote_path,
@@ -42,6 +42,8 @@ from device_profiler._shell import (
     split_rc_marker,
     with_rc_marker,
 )
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
 log = logging.getLogger(__name__)
 

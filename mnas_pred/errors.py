@@ -25,6 +25,16 @@ class SearchSpaceError(MnasPredError):
     """A search-space configuration file that cannot be used."""
 
 
+class DeviceError(RuntimeError):
+    """A device failed in a way the user must act on (not found, unauthorized, lost).
+    ``fix`` says what to do; the CLI prints it on one line with exit code 2. ``transient``: the
+    same call may succeed when tried again (a dropped connection, a busy device)."""
+
+    def __init__(self, problem: str, fix: str | None = None, *, transient: bool = False):
+        self.problem, self.fix, self.transient = problem, fix, transient
+        super().__init__(problem if not fix else f"{problem}; {fix}")
+
+
 def from_os_error(e: OSError) -> MnasPredError | None:
     """The one-line form of a file-system error the user can fix (permissions, a full disk, a
     read-only file system); None for any other, which stays a bug report with its traceback."""

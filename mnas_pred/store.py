@@ -35,12 +35,10 @@ from typing import IO, TYPE_CHECKING
 
 from mnas_pred import sqlite_files
 from mnas_pred.errors import MnasPredError
+from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 
-if TYPE_CHECKING:  # the store is used by stages that do not import the profiler
+if TYPE_CHECKING:
     import pandas as pd
-
-    from device_profiler._base import DeviceInfo, MeasureSettings
-    from device_profiler.protocol import Measurement
 
 SCHEMA_NAME = "mnas-pred-measurements"
 SCHEMA_VERSION = 1
@@ -231,13 +229,8 @@ class MeasurementStore:
             raise sqlite_files.user_error(e, self.path, f"store the measurement of {arch[:40]}", kept) from None
 
     def _insert(self, device_info, arch, resolution, settings, m) -> tuple[int, bool]:
-        from mnas_pred.layers import count
-
-        num_classes = int(getattr(m, "num_classes", 0) or 1000)
-        try:
-            params, macs = count(arch, resolution, num_classes)
-        except ValueError:
-            params = macs = None
+        num_classes = int(m.num_classes or 1000)
+        params, macs = m.params, m.macs  # counted by whoever built the model, not here
         key = settings_key(settings)
         now = _now()
         c = self.conn

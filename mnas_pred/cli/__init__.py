@@ -12,9 +12,8 @@ import sys
 
 import typer
 
-from device_profiler._base import DeviceError
 from mnas_pred.cli._app import CommandInterrupted, app, err_console
-from mnas_pred.errors import MnasPredError, from_os_error
+from mnas_pred.errors import DeviceError, MnasPredError, from_os_error
 
 # Command modules register themselves on `app` when imported (each imports its stage lazily,
 # inside its commands, so `mnas-pred --help` stays fast).

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from device_profiler import DeviceInfo, MeasureSettings
-from device_profiler.protocol import Measurement
 from mnas_pred.errors import MnasPredError
+from mnas_pred.layers import count
+from mnas_pred.records import Measurement
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import SCHEMA_VERSION, MeasurementStore
 
@@ -22,13 +23,14 @@ def measurement(arch: str, latency: float, layers=None) -> Measurement:
     layers = layers if layers is not None else {"stem": latency * 0.1, "block1_layer0": latency * 0.5,
                                                 "head": latency * 0.3, "other": latency * 0.05}
     samples = [latency * f for f in (0.98, 1.0, 1.02, 1.0, 0.99)]
+    params, macs = count(arch, 64, 1000)  # counted by the producer of the record, as measure_arch does
     return Measurement(
         arch=arch, resolution=64, num_classes=1000, model_sha256="ab" * 32, latency_ms=latency,
         latency_p10_ms=latency * 0.98, latency_p90_ms=latency * 1.02, latency_mean_ms=latency,
         latency_min_ms=latency * 0.98, cv=0.015, spread=0.02, samples_ms=samples,
         bursts=[{"attempt": 0, "median_ms": latency, "outlier": False, "samples_ms": samples}],
         layers_ms=layers, layer_sum_ms=sum(layers.values()), profiled_runs=5, attempts=1,
-        settings=SETTINGS, device=DEVICE, metadata={"affinity": [1]},
+        settings=SETTINGS, device=DEVICE, metadata={"affinity": [1]}, params=params, macs=macs,
     )
 
 
