@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from mnas_pred import sqlite_files
+from mnas_pred.compat import require
 from mnas_pred.errors import MnasPredError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 
@@ -400,10 +401,8 @@ class MeasurementStore:
         if fmt == "parquet":
             import pandas as pd
 
-            try:
-                pd.DataFrame.from_records(records).to_parquet(out, index=False)
-            except ImportError:
-                raise MnasPredError("writing parquet needs pyarrow", "pip install 'mnas-pred[parquet]'") from None
+            require("pyarrow")  # pandas writes parquet through it
+            pd.DataFrame.from_records(records).to_parquet(out, engine="pyarrow", index=False)
             return len(records)
         stream: IO[str]
         with (open(out, "w", newline="") if out is not None else _stdout()) as stream:
