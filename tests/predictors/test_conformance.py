@@ -11,7 +11,6 @@ import pytest
 import predictors
 from mnas_pred.testing.predictor import LatencyPredictorTestCase
 from predictors import PREDICTORS
-from predictors.lookup import LookupTable
 
 from .conftest import SMALL_PARAMS
 
@@ -24,21 +23,6 @@ def kind(request) -> str:
 @pytest.fixture(scope="module")
 def make_predictor(kind):
     return lambda: predictors.make_predictor(kind, **SMALL_PARAMS[kind])
-
-
-@pytest.fixture(scope="module")
-def layer_data(pixel3_data):
-    return pixel3_data
-
-
-@pytest.fixture(scope="module")
-def network_data(store_data):
-    return store_data
-
-
-@pytest.fixture(scope="module")
-def lookup_table():
-    return LookupTable
 
 
 class TestEveryPredictor(LatencyPredictorTestCase):

@@ -10,7 +10,6 @@ import pytest
 from mnas_pred.features import layer_features
 from mnas_pred.testing.predictor import LatencyPredictorTestCase
 from predictors import LatencyPredictor
-from predictors.lookup import LookupTable
 
 
 class MsPerMacPerOp(LatencyPredictor):
@@ -44,21 +43,6 @@ class MsPerMacPerOp(LatencyPredictor):
 @pytest.fixture(scope="module")
 def make_predictor():
     return MsPerMacPerOp
-
-
-@pytest.fixture(scope="module")
-def layer_data(pixel3_data):
-    return pixel3_data
-
-
-@pytest.fixture(scope="module")
-def network_data(store_data):
-    return store_data
-
-
-@pytest.fixture(scope="module")
-def lookup_table():
-    return LookupTable
 
 
 class TestPluginPredictor(LatencyPredictorTestCase):
