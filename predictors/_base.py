@@ -167,7 +167,7 @@ class LatencyPredictor:
         return {
             "kind": self.kind,
             "params": self.get_params(),
-            "calibration": self.calibration_.coef,
+            "calibration": dict(self.calibration_.coef),
             "model_log_residual_std": self.calibration_.log_residual_std,
             "n_train_layers": self.n_train_layers_,
             "n_train_models": self.n_train_models_,
