@@ -4,12 +4,16 @@
   devices: :class:`~device_profiler.local.LocalDevice` (ONNX Runtime CPU here, the default),
   ``device_profiler.adb.AdbDevice`` (Android over adb), ``device_profiler.ssh.SshDevice``
   (Linux boards over ssh).
+* :mod:`device_profiler.model_files`: the model file a device takes (``Device.model_format``),
+  exported or converted ahead of the device (:class:`~device_profiler.model_files.ModelFiles`).
 * :mod:`device_profiler.protocol` is the measurement protocol every device shares:
-  ``measure_arch(device, arch, resolution, settings) -> Measurement`` and
-  ``profile(device, archs, store, settings, resolution, progress)``.
-* :mod:`device_profiler.fleet` profiles on several devices at once (``profile-device --serial A
-  --serial B``): ``profile_many(devices, archs, store, ...)``, one worker thread per device, one
-  writer to the store, a device that drops out hands its models to the others.
+  ``measure_arch(device, arch, resolution, settings) -> Measurement`` (statistics in
+  :mod:`device_profiler.stats`).
+* :mod:`device_profiler.campaign` measures a list of architectures on one device or several
+  phones at once (one device is a fleet of one): ``profile(devices, archs, store, ...)``, one
+  worker per device, one writer to the store, a device that drops out hands its models to the
+  others; :mod:`device_profiler.drift` re-times a reference model to record the device's drift.
+* :func:`open_device` opens the device a :class:`~mnas_pred.records.DeviceSpec` names.
 
 This module imports nothing heavy (no torch, no onnxruntime): the worker processes and the CLI's
 start-up stay fast, and the adb/ssh devices are imported only when asked for.
@@ -63,8 +67,8 @@ def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = 
     info = LocalDevice().info()  # identity only: starts no worker
     rows = [{"kind": "local", "id": "local", "state": "ready", "model": cpu_model(),
              "key": info.key, "note": f"onnxruntime {info.runtime_version}, {info.properties['cpu_count']} cores"}]
-    from device_profiler.adb import list_adb_devices
     from device_profiler.adb_binary import locate_adb
+    from device_profiler.adb_transport import list_adb_devices
     from device_profiler.ssh import list_ssh_hosts
 
     try:

@@ -36,11 +36,28 @@ class Device(abc.ABC):
     @abc.abstractmethod
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
         """Warm up, time ``settings.runs`` end-to-end runs, then a separate profiled run set
-        of ``settings.profile_runs`` runs (none when 0)."""
+        of ``settings.profile_runs`` runs (none when 0).
+
+        What a sample is: one end-to-end time per run where the runner can tell each run's
+        time (``RawTiming.runs_per_sample`` 1: ONNX Runtime in process, here or on a board);
+        where it prints only aggregates (``onnxruntime_perf_test`` on a phone), one sample per
+        burst of ``runs_per_sample`` runs, its median, each burst a new process. The samples
+        cover ``settings.runs`` runs: ``ceil(runs / runs_per_sample)`` of them. The protocol cuts
+        per-run samples into bursts itself and takes a burst-median sample as one burst.
+        A model file that does not exist is a :class:`DeviceError` (checked by
+        :mod:`mnas_pred.testing.device`, the suite every device passes)."""
 
     def prestart(self) -> None:  # noqa: B027 - optional hook
         """Get ready for the first :meth:`time_model` call while the caller prepares the first
         model (the local device starts its worker process here). Called once before a campaign."""
+
+    @staticmethod
+    def checked_model_path(model_path: Path) -> Path:
+        """``model_path`` as a Path; a file that does not exist is a :class:`DeviceError`."""
+        path = Path(model_path)
+        if not path.is_file():
+            raise DeviceError(f"model file '{path}' does not exist", "export the model first")
+        return path
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (worker processes, remote files). Safe to call twice."""

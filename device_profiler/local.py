@@ -23,7 +23,7 @@ from pathlib import Path
 
 from device_profiler import trace
 from device_profiler._base import Device
-from device_profiler.protocol import MIN_ON_CPU
+from device_profiler.stats import MIN_ON_CPU
 from mnas_pred.errors import DeviceError
 from mnas_pred.limits import check_local_threads
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming

@@ -198,8 +198,8 @@ class SshDevice(Device):
         return DeviceInfo(key=f"ssh:{self.host}", kind="ssh", model=model, properties=props,
                           runtime="onnxruntime", runtime_version=i.get("ort_version", ""))
 
-    def time_model(self, onnx_path: Path, settings: MeasureSettings) -> RawTiming:
-        onnx_path = Path(onnx_path)
+    def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
+        onnx_path = self.checked_model_path(model_path)
         self._ensure_ready()
         data = onnx_path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()

@@ -131,6 +131,10 @@ class DeviceInfo:
 class RawTiming:
     """What a device returns for one model: end-to-end samples and the per-node trace.
 
+    A sample is one run's end-to-end time when ``runs_per_sample`` is 1 (ONNX Runtime in
+    process: local, ssh). A runner that prints only aggregates (``onnxruntime_perf_test`` on a
+    phone) gives one sample per burst of ``runs_per_sample`` runs, its median: such a sample is
+    a burst already, and the protocol treats it as one (see :mod:`device_profiler.protocol`).
     ``node_events`` are ONNX Runtime profiler events with ``cat == "Node"`` whose names end in
     ``_kernel_time``, as ``(node_name, op_type, dur_us, run_index)``; the warm-up run is already
     dropped. A runtime whose profile is not ONNX Runtime's (LiteRT) leaves them empty and gives
@@ -142,6 +146,7 @@ class RawTiming:
     profiled_runs: int
     metadata: dict = field(default_factory=dict)
     layer_ms: dict[str, float] | None = None
+    runs_per_sample: int = 1
 
 
 @dataclass

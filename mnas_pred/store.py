@@ -27,23 +27,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from mnas_pred import sqlite_files
-from mnas_pred.compat import require
 from mnas_pred.errors import MnasPredError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
+from mnas_pred.store_export import check_export, write_records
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_NAME = "mnas-pred-measurements"
 SCHEMA_VERSION = 1
-EXPORT_FORMATS = ("jsonl", "csv", "parquet")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -387,46 +385,5 @@ class MeasurementStore:
         """Write every measurement as ``jsonl`` (one object per line, with ``layers``), ``csv``
         (one row per measurement, ``layers`` as a JSON string) or ``parquet`` (``layers`` as a
         list of structs) to ``out``, or to stdout for the text formats. Returns the row count."""
-        if fmt not in EXPORT_FORMATS:
-            raise MnasPredError(f"unknown export format '{fmt}'", f"use one of {', '.join(EXPORT_FORMATS)}")
-        if fmt == "parquet" and out is None:
-            raise MnasPredError("parquet is a binary format and needs an output file", "add --out FILE.parquet")
-        records = self.records(device)
-        if out is not None:
-            out = Path(out)
-            if out.is_dir():
-                raise MnasPredError(f"output '{out}' is a directory", "give a file path")
-            if not out.parent.is_dir():
-                raise MnasPredError(f"output folder '{out.parent}' does not exist", "create it first")
-        if fmt == "parquet":
-            import pandas as pd
-
-            require("pyarrow")  # pandas writes parquet through it
-            pd.DataFrame.from_records(records).to_parquet(out, engine="pyarrow", index=False)
-            return len(records)
-        stream: IO[str]
-        with (open(out, "w", newline="") if out is not None else _stdout()) as stream:
-            if fmt == "jsonl":
-                for rec in records:
-                    stream.write(json.dumps(rec, default=str) + "\n")
-            else:
-                import pandas as pd
-
-                frame = pd.DataFrame.from_records(records)
-                if not frame.empty:
-                    frame["layers"] = [json.dumps(x) for x in frame["layers"]]
-                    frame["settings"] = [json.dumps(x, sort_keys=True) for x in frame["settings"]]
-                else:
-                    frame = self.models_frame(device).assign(layers=[])
-                frame.to_csv(stream, index=False)
-        return len(records)
-
-
-class _stdout:
-    """stdout as a context manager that is not closed on exit."""
-
-    def __enter__(self) -> IO[str]:
-        return sys.stdout
-
-    def __exit__(self, *exc) -> None:
-        sys.stdout.flush()
+        check_export(fmt, out)
+        return write_records(self.records(device), fmt, out, lambda: self.models_frame(device))

@@ -113,40 +113,48 @@ def profile_device(
     """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
     and store every measurement as soon as it is taken (re-run the same command to resume).
     With several --serial the models are shared out among the phones, one at a time per phone."""
-    from device_profiler import MeasureSettings, open_device
-    from device_profiler.protocol import profile, sample_archs
+    from contextlib import ExitStack
+
+    from device_profiler import DeviceSpec, MeasureSettings, open_device
+    from device_profiler.campaign import profile
+    from device_profiler.protocol import sample_archs
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
 
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
-    if len(serials) > 1:
-        if ssh:
-            raise MnasPredError("both --serial and --ssh were given", "choose phones or one board per run")
-        _profile_on_phones(serials, allow_mixed=allow_mixed, num_models=num_models, db=db, threads=threads,
-                           runs=runs, warmup=warmup, profile_runs=profile_runs, repeats=repeats,
-                           drift_every=drift_every, seed=seed, resolution=resolution, space=space, adb=adb,
-                           perf_test=perf_test, ort_lib=ort_lib, json_out=json_out)
-        return
-    serial = serials[0] if serials else None
-    if serial is None and not ssh:
+    if len(serials) > 1 and ssh:
+        raise MnasPredError("both --serial and --ssh were given", "choose phones or one board per run")
+    tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib))
+    specs = [DeviceSpec.select(s, ssh, **tools) for s in serials] or [DeviceSpec.select(None, ssh, **tools)]
+    if specs[0].kind == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores
     search_space = SearchSpace.load(space)
     res = resolution or search_space.resolution
     archs = sample_archs(search_space, num_models, seed)
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
-    columns = _PROGRESS_COLUMNS
     ratios: list[float] = []
-    with (
-        DeferredStore(db) as store,  # created once the device has answered: a failed run leaves no file
-        open_device(serial, ssh, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)) as device,
-        progress_display(err_console, console, columns, quiet=json_out) as bar,
-    ):
-        task = bar.add_task("profiling", total=len(archs), last="")
+    several = len(specs) > 1
+    with ExitStack() as stack:
+        store = stack.enter_context(DeferredStore(db))  # created once the devices have answered
+        devices = [stack.enter_context(open_device(spec)) for spec in specs]
+        bar = stack.enter_context(progress_display(err_console, console, _PROGRESS_COLUMNS, quiet=json_out))
+        task = bar.add_task(f"profiling on {len(devices)} phones" if several else "profiling", total=len(archs),
+                            last="")
+        on_event = _progress_callback(bar, task, ratios, phones=several)
+        report = profile(devices, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
+                         allow_mixed=allow_mixed, drift_every=drift_every)
+        stored = {d.device.key: store.count(d.device.key) for d in report.devices}
+    if several:
+        _print_fleet_summary(report, stored, db=db, res=res, settings=settings, ratios=ratios, json_out=json_out)
+    else:
+        _print_summary(report, stored[report.device.key], db=db, res=res, settings=settings, ratios=ratios,
+                       drift_every=drift_every, json_out=json_out)
+    _fail_if_incomplete(report.failed, report.total, db)
 
-        on_event = _progress_callback(bar, task, ratios)
-        report = profile(device, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
-                         drift_every=drift_every)
-        total_stored = store.count(report.device.key)
+
+def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, ratios: list[float],
+                   drift_every: int, json_out: bool) -> None:
+    """The end of a run on one device."""
     summary = {
         "db": str(db), "device": report.device.key, "resolution": res, "settings": settings.as_dict(),
         "sampled": report.total, "measured": report.measured, "already_measured": report.skipped,
@@ -157,57 +165,24 @@ def profile_device(
     }
     if json_out:
         print_json(summary)
-    else:
-        console.print(
-            f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
-            f"on {report.device.key} at {res}x{res}; {total_stored} measurements of this device in {db}"
-            + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
-        )
-        if len(report.drift) > 1:
-            worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
-            console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
-        _print_layer_ratios(summary["layer_sum_ratio"])
-    _fail_if_incomplete(report.failed, report.total, db)
+        return
+    console.print(_counts_line(report, f"on {report.device.key} at {res}x{res}; {total_stored} measurements of "
+                                       f"this device in {db}"))
+    if len(report.drift) > 1:
+        worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
+        console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
+    _print_layer_ratios(summary["layer_sum_ratio"])
 
 
-def _fail_if_incomplete(failed: list[dict], total: int, db: Path) -> None:
-    """A campaign with failed models is not finished: one line and exit code 2, so a script notices."""
-    if failed:
-        raise MnasPredError(
-            f"{len(failed)} of {total} models failed (last: {failed[-1]['error']}); the others are stored in {db}",
-            "check the device, then re-run the same command: it measures only the missing models")
+def _counts_line(report, where: str) -> str:
+    """What the run did, where, and at what rate."""
+    return (f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed {where}"
+            + (f" ({round(report.models_per_hour)} models/hour)" if report.measured else ""))
 
 
-def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int, db: Path, threads: int, runs: int,
-                       warmup: int, profile_runs: int, repeats: int, drift_every: int, seed: int,
-                       resolution: int | None, space: Path | None, adb: Path | None, perf_test: Path | None,
-                       ort_lib: Path | None, json_out: bool) -> None:
-    """``profile-device`` with several ``--serial``: one worker per phone, one store
-    (device_profiler.fleet.profile_many does the work)."""
-    from contextlib import ExitStack
-
-    from device_profiler import MeasureSettings, open_device
-    from device_profiler.fleet import profile_many
-    from device_profiler.protocol import sample_archs
-    from mnas_pred.deferred_store import DeferredStore
-    from mnas_pred.space import SearchSpace
-
-    search_space = SearchSpace.load(space)
-    res = resolution or search_space.resolution
-    archs = sample_archs(search_space, num_models, seed)
-    settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
-    ratios: list[float] = []
-    with ExitStack() as stack:
-        store = stack.enter_context(DeferredStore(db))  # created once the phones have answered
-        phones = [stack.enter_context(open_device(s, adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib)))
-                  for s in serials]
-        bar = stack.enter_context(progress_display(err_console, console, _PROGRESS_COLUMNS, quiet=json_out))
-        task = bar.add_task(f"profiling on {len(phones)} phones", total=len(archs), last="")
-
-        on_event = _progress_callback(bar, task, ratios, phones=True)
-        report = profile_many(phones, archs, store, settings, res, on_event, num_classes=search_space.num_classes,
-                              allow_mixed=allow_mixed, drift_every=drift_every)
-        stored = {d.device.key: store.count(d.device.key) for d in report.devices}
+def _print_fleet_summary(report, stored: dict[str, int], *, db: Path, res: int, settings, ratios: list[float],
+                         json_out: bool) -> None:
+    """The end of a run on several phones: the totals, then each phone's share."""
     summary = {
         "db": str(db), "devices": [
             {"device": d.device.key, "model": d.device.model, "measured": d.measured, "stored_for_device": stored[d.device.key],
@@ -219,18 +194,21 @@ def _profile_on_phones(serials: list[str], *, allow_mixed: bool, num_models: int
     }
     if json_out:
         print_json(summary)
-    else:
-        console.print(
-            f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed "
-            f"on {len(report.devices)} phones at {res}x{res} into {db}"
-            + (f" ({summary['models_per_hour']} models/hour)" if report.measured else "")
-        )
-        for d in summary["devices"]:
-            state = f"dropped out ({d['dropped']})" if d["dropped"] else "ok"
-            console.print(f"  {d['device']} ({d['model']}): {d['measured']} measured this run, "
-                          f"{d['stored_for_device']} stored; {state}", markup=False, highlight=False)
-        _print_layer_ratios(summary["layer_sum_ratio"])
-    _fail_if_incomplete(report.failed, report.total, db)
+        return
+    console.print(_counts_line(report, f"on {len(report.devices)} phones at {res}x{res} into {db}"))
+    for d in summary["devices"]:
+        state = f"dropped out ({d['dropped']})" if d["dropped"] else "ok"
+        console.print(f"  {d['device']} ({d['model']}): {d['measured']} measured this run, "
+                      f"{d['stored_for_device']} stored; {state}", markup=False, highlight=False)
+    _print_layer_ratios(summary["layer_sum_ratio"])
+
+
+def _fail_if_incomplete(failed: list[dict], total: int, db: Path) -> None:
+    """A campaign with failed models is not finished: one line and exit code 2, so a script notices."""
+    if failed:
+        raise MnasPredError(
+            f"{len(failed)} of {total} models failed (last: {failed[-1]['error']}); the others are stored in {db}",
+            "check the device, then re-run the same command: it measures only the missing models")
 
 
 @app.command()
@@ -248,7 +226,8 @@ def measurements(
     profiler runs (or after one was killed) recent rows may still sit in DB-wal, so a copy of
     DB alone can miss them (a finished run leaves DB complete).
     """
-    from mnas_pred.store import EXPORT_FORMATS, MeasurementStore
+    from mnas_pred.store import MeasurementStore
+    from mnas_pred.store_export import EXPORT_FORMATS
 
     if json_out and fmt is not None and fmt.lower() != "jsonl":
         raise MnasPredError(f"--json and --format {fmt} ask for two formats", "give one of them")
@@ -286,7 +265,7 @@ def _progress_callback(bar: Progress | PlainProgress, task, ratios: list[float],
 
     def on_event(e) -> None:
         if e.status == "dropped":
-            if bar.console.is_terminal:  # a log or script reads it in the summary at the end
+            if phones and bar.console.is_terminal:  # a log or script reads it in the summary at the end
                 bar.console.print(f"{e.device} dropped out, the other phones take over its models: {e.error}",
                                   markup=False, highlight=False)
             return

@@ -14,15 +14,10 @@ import pytest
 
 from device_profiler import trace
 from device_profiler._base import DeviceError, MeasureSettings
-from device_profiler.adb import (
-    AdbDevice,
-    affinity_mask,
-    big_cores,
-    list_adb_devices,
-    parse_devices_l,
-    parse_perf_test_output,
-)
+from device_profiler.adb import AdbDevice
 from device_profiler.adb_binary import bundled_adb, locate_adb
+from device_profiler.adb_parsing import affinity_mask, big_cores, parse_devices_l, parse_perf_test_output
+from device_profiler.adb_transport import list_adb_devices
 
 SERIAL = "R5CT21ABCDE"
 FAST = MeasureSettings(threads=1, warmup=2, runs=6, profile_runs=3)
@@ -313,7 +308,7 @@ def test_more_than_one_device_without_serial(fake_android):
     fa.add_device(SERIAL)
     fa.add_device("emulator-5554", usb=None)
     p = subprocess.run([fa.adb, "shell", "true"], capture_output=True, text=True)
-    from device_profiler.adb import classify_adb_error
+    from device_profiler.adb_errors import classify_adb_error
 
     err = classify_adb_error("(none)", p.returncode, p.stderr)
     assert "more than one adb device" in one_line(err) and "--serial" in err.fix
@@ -438,7 +433,8 @@ def test_profile_loop_stops_on_lost_phone_and_resumes(fake_android, tmp_path):
     """The whole measure-and-store loop on the fake phone: the phone disappears after two
     models, the loop stops with the committed models intact, and a re-run after reconnecting
     measures only the rest (no duplicates)."""
-    from device_profiler.protocol import profile, sample_archs
+    from device_profiler.campaign import profile
+    from device_profiler.protocol import sample_archs
     from mnas_pred.space import SearchSpace
     from mnas_pred.store import MeasurementStore
 

@@ -21,7 +21,8 @@ import pytest
 
 from device_profiler import trace
 from device_profiler._base import DeviceError, MeasureSettings
-from device_profiler.adb import AdbDevice, list_adb_devices
+from device_profiler.adb import AdbDevice
+from device_profiler.adb_transport import list_adb_devices
 
 sys.path.insert(0, str(Path(__file__).parent / "fakes"))
 from fake_adbd import FakeAdbd  # noqa: E402

@@ -12,8 +12,9 @@ import pytest
 
 from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
 from device_profiler.adb import AdbDevice
-from device_profiler.fleet import _WorkQueue, profile_many
+from device_profiler.campaign import profile as profile_many
 from device_profiler.protocol import sample_archs
+from device_profiler.work_queue import WorkQueue as _WorkQueue
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 

@@ -8,18 +8,11 @@ import numpy as np
 import pytest
 
 from device_profiler import MeasureSettings
+from device_profiler.campaign import ProfileEvent, profile
 from device_profiler.local import LocalDevice
-from device_profiler.protocol import (
-    ProfileEvent,
-    effective_samples,
-    flag_outlier_bursts,
-    latency_stats,
-    measure_arch,
-    measure_onnx,
-    profile,
-    split_bursts,
-    split_preempted,
-)
+from device_profiler.protocol import measure_arch
+from device_profiler.protocol import measure_model as measure_onnx
+from device_profiler.stats import effective_samples, flag_outlier_bursts, latency_stats, split_bursts, split_preempted
 from mnas_pred.export import export_onnx
 from mnas_pred.layers import arch_layers
 from mnas_pred.space import SearchSpace

@@ -112,7 +112,8 @@ def test_paths_with_metacharacters_are_never_executed(local_sshd, tmp_path, onnx
 def test_profile_loop_stops_on_lost_board_and_resumes(sshd_factory, tmp_path):
     """The measure-and-store loop over ssh: the board goes away after one model, the loop
     stops with that model committed; with the board back, a re-run measures only the rest."""
-    from device_profiler.protocol import profile, sample_archs
+    from device_profiler.campaign import profile
+    from device_profiler.protocol import sample_archs
     from mnas_pred.space import SearchSpace
     from mnas_pred.store import MeasurementStore
 

@@ -9,7 +9,8 @@ import sqlite3
 
 from device_profiler import DeviceInfo, MeasureSettings
 from device_profiler._base import Device, RawTiming
-from device_profiler.protocol import profile, sample_archs
+from device_profiler.campaign import profile
+from device_profiler.protocol import sample_archs
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 from tests.mnas_pred.test_store import ARCHS, DEVICE, SETTINGS, measurement

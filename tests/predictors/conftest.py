@@ -40,8 +40,8 @@ def pixel3_data(fbnet_csv):
 def cpu_store(tmp_path_factory) -> Path:
     """12 sampled networks at 48x48 measured with ONNX Runtime on this CPU (few runs)."""
     from device_profiler._base import MeasureSettings
+    from device_profiler.campaign import profile
     from device_profiler.local import LocalDevice
-    from device_profiler.protocol import profile
     from mnas_pred.store import MeasurementStore
 
     db = tmp_path_factory.mktemp("store") / "cpu.db"

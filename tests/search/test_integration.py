@@ -16,7 +16,7 @@ FAST_MEASURE = ["--runs", "5", "--warmup", "2", "--profile-runs", "2", "--resolu
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory):
     from device_profiler import MeasureSettings, open_device
-    from device_profiler.protocol import profile
+    from device_profiler.campaign import profile
     from mnas_pred.store import MeasurementStore
     from predictors.data import load_training_data
     from predictors.io import save_predictor
