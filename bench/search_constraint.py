@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from search.runner import SearchConfig, run_search
+from search.config import SearchConfig
+from search.runner import run_search
 
 
 def main(argv=None):

@@ -40,9 +40,10 @@ import numpy as np
 from mnas_pred.arch import parse_arch
 from mnas_pred.space import SearchSpace
 from search.accuracy import TrainSettings
+from search.config import SearchConfig
 from search.data import DataSpec
 from search.pareto import hypervolume
-from search.runner import Search, SearchConfig
+from search.runner import Search
 
 TARGET_SEED = 12345  # the random architectures whose median predicted latency is the default T
 
@@ -90,7 +91,7 @@ def verify_front(search: Search, row: dict, target_ms: float) -> None:
     for c in front:
         measured = search.oracle.cache.get(c["arch"])
         if measured is None:
-            measured = search.oracle.device.measure(parse_arch(c["arch"]))
+            measured = search.oracle.device.measure(parse_arch(c["arch"])).latency_ms
             errors.append(abs(c["latency_ms"] - measured) / measured)
         verified.append({**c, "latency_ms": measured, "reward": float(search.reward_fn(c["accuracy"], measured))})
     row.update({

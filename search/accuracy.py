@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import json
 import math
-import os
 import warnings
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -37,12 +34,10 @@ from torch.nn import functional as F
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
-from mnas_pred.files import append_json_line
 from mnas_pred.limits import check
 from mnas_pred.threads import torch_threads
 from search.analytic import analytic_accuracy
 from search.data import DataSpec, ProxyData, load_proxy_data
-from search.state_schema import AccuracyRow, parse_cache_line, read_cache_lines
 from search.train_device import TRAIN_DEVICES, autocast, available, deterministic, grad_scaler, torch_device
 
 
@@ -232,47 +227,5 @@ class ProxyTrainer(AccuracyEvaluator):
             m.momentum = 0.1
 
 
-class AccuracyCache:
-    """Accuracy per architecture string, kept in memory and appended to a JSON-lines file as soon
-    as each result exists (a killed search loses at most the candidates in flight). The first line
-    holds the evaluator's fingerprint; a file written with other settings is not reused."""
-
-    def __init__(self, path: str | os.PathLike | None, fingerprint: dict):
-        self.path = Path(path) if path else None
-        self.fingerprint = fingerprint
-        self.values: dict[str, float] = {}
-        if self.path and self.path.exists():
-            what = "accuracy cache"
-            lines = read_cache_lines(self.path, what)
-            try:
-                header = json.loads(lines[0]) if lines else None
-            except (ValueError, RecursionError):  # RecursionError: a first line nested too deeply
-                raise MnasPredError(f"{what} '{self.path}' has a damaged first line",
-                                    f"delete '{self.path}' (its candidates are trained again)") from None
-            if header == {"fingerprint": fingerprint}:
-                for lineno, line in enumerate(lines[1:], start=2):
-                    row = parse_cache_line(line, AccuracyRow, self.path, lineno, what)
-                    if row is None:
-                        break  # a line torn by a kill: everything before it is good
-                    self.values[row.arch] = row.accuracy
-            else:
-                self.path.unlink()
-        if self.path and not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
-
-    def get(self, arch: str) -> float | None:
-        return self.values.get(arch)
-
-    def put(self, arch: str, accuracy: float) -> None:
-        self.values[arch] = float(accuracy)
-        if self.path:
-            append_json_line(self.path, {"arch": arch, "accuracy": float(accuracy)})
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
-
-__all__ = ["AccuracyCache", "AccuracyEvaluator", "AnalyticAccuracy", "ProxyTrainer", "TrainSettings",
+__all__ = ["AccuracyEvaluator", "AnalyticAccuracy", "ProxyTrainer", "TrainSettings",
            "candidate_seed"]

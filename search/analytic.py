@@ -5,7 +5,8 @@ controller-learning benchmark (``bench/search_controller.py``), resume and paral
 and ``--accuracy analytic`` / ``--latency analytic`` (hidden CLI options). Both are smooth,
 monotone-ish functions of an architecture's layers (from :func:`mnas_pred.layers.arch_layers`),
 so that accuracy and latency pull in opposite directions as in the real problem. They are not
-models of any real device or dataset.
+models of any real device or dataset. :class:`AnalyticLatencyModel` and :class:`AnalyticDevice`
+put the latency behind the search's protocols (:mod:`search.latency`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import math
 
+import numpy as np
+
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.layers import arch_layers
+from search.latency import LatencyMeasurement, LatencyMeasurer, LatencyModel
 
 
 def _unit_hash(text: str) -> float:
@@ -58,3 +62,48 @@ def analytic_accuracy(arch: Architecture | str, seed: int = 0) -> float:
     acc += 0.01 * frac(lambda b: b.kernel >= 5)
     acc += 0.01 * (_unit_hash(f"{seed}:{arch.to_string()}") - 0.5)
     return min(acc, 0.999)
+
+
+class AnalyticLatencyModel(LatencyModel):
+    """:func:`analytic_latency_ms` times a scale that :meth:`refit` fits (the median ratio of
+    measured to predicted latency). Its interval is a deterministic per-architecture
+    ±(0–``spread``), enough to exercise uncertainty-driven re-validation."""
+
+    def __init__(self, resolution: int = 224, scale: float = 1.0, spread: float = 0.2):
+        self.resolution = resolution
+        self.scale = scale
+        self.spread = spread
+
+    def predict(self, archs, tokens=None):
+        return np.array([analytic_latency_ms(a, self.resolution, self.scale) for a in archs], dtype=np.float64)
+
+    def predict_interval(self, archs, coverage=0.8, tokens=None):
+        point = self.predict(archs)
+        width = np.array([self.spread * _unit_hash("interval:" + a.to_string()) for a in archs])
+        return point * (1 - width), point * (1 + width)
+
+    def refit(self, archs, measured_ms, out_dir, records=()):
+        base = np.array([analytic_latency_ms(a, self.resolution) for a in archs])
+        return AnalyticLatencyModel(self.resolution, float(np.median(np.asarray(measured_ms) / base)), self.spread)
+
+    def get_state(self):
+        return {"scale": self.scale}
+
+    def set_state(self, state):
+        self.scale = float(state["scale"])
+
+
+class AnalyticDevice(LatencyMeasurer):
+    """A stand-in device: the analytic latency, distorted by a constant factor plus a
+    deterministic ±``jitter`` per architecture, so that the analytic predictor is off by about
+    ``factor - 1`` until it is refitted."""
+
+    def __init__(self, resolution: int = 224, factor: float = 1.2, jitter: float = 0.03):
+        self.resolution, self.factor, self.jitter = resolution, factor, jitter
+
+    def measure(self, arch, store=True):
+        noise = 1 + self.jitter * (2 * _unit_hash("device:" + arch.to_string()) - 1)
+        return LatencyMeasurement(analytic_latency_ms(arch, self.resolution) * self.factor * noise)
+
+    def key(self):
+        return f"analytic:x{self.factor}"

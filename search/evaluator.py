@@ -11,6 +11,9 @@ so ``--workers N`` gives the same history as a serial run.
   OpenMP state), each loading the proxy data once.
 * :class:`search.ray_evaluator.RayEvaluator`: one Ray task per candidate on a cluster
   (``--ray-address``), imported only then.
+
+:func:`search.evaluator_factory.make_evaluator` picks one from the settings (it lives outside this
+module so that the siblings import the base and the base imports none of them).
 """
 
 from __future__ import annotations
@@ -109,15 +112,3 @@ class ProcessPoolEvaluator(Evaluator):
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def make_evaluator(spec: AccuracySpec, workers: int = 1, accuracy: AccuracyEvaluator | None = None, *,
-                   ray_address: str | None = None, cpus_per_trial: float = 1.0,
-                   gpus_per_trial: float = 0.0) -> Evaluator:
-    if ray_address:
-        from search.ray_evaluator import RayEvaluator  # imports Ray: only when asked for
-
-        return RayEvaluator(spec, ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
-    if workers <= 1:
-        return SerialEvaluator(accuracy or spec.build())
-    return ProcessPoolEvaluator(spec, workers)

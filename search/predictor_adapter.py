@@ -6,14 +6,17 @@ after a re-validation fits a predictor of the same kind and hyperparameters on e
 measurement store (``--db``) holds for the search's device — the measurements the search just
 added included — starting from the loaded predictor where the kind supports it (LightGBM: the
 loaded model is the prior that the store's data corrects, which works from a handful of
-measurements). Each refit is written to ``refits/predictor-N.json`` in the results folder, and
-a resumed search loads the latest one.
+measurements). The store is read once, at the first refit (:class:`StoreSnapshot`); later refits
+add the measurements the oracle took since (``records``) instead of reading the whole file
+again. Each refit is written to ``refits/predictor-N.json`` in the results folder, and a resumed
+search loads the latest one.
 
 Every latency query of the search (rewards, optimistic re-validation scores, Pareto re-scoring)
 is a token lookup (:class:`predictors.lookup.LookupTable`, built once per predictor, search space
-and resolution from the current predictor: a refit builds a new one). It equals the per-layer
-path up to float rounding (tests/search/test_predictor_adapter.py). An architecture outside the
-search space (no tokens) goes through the per-layer path.
+and resolution from the current predictor: a refit builds a new one), on the tokens the strategy
+proposed where the caller passes them. It equals the per-layer path up to float rounding
+(tests/search/test_predictor_adapter.py). An architecture outside the search space (no tokens)
+goes through the per-layer path.
 """
 
 from __future__ import annotations
@@ -25,6 +28,49 @@ import numpy as np
 from mnas_pred.errors import ArchitectureError, MnasPredError
 from mnas_pred.space import SearchSpace
 from search.latency import LatencyMeasurer, LatencyModel
+
+
+class StoreSnapshot:
+    """The measurement store as it was at the first refit (read once), plus the measurements
+    the search stored since (``search.device_measurer.StoredMeasurement``, from the oracle)."""
+
+    def __init__(self, db: Path):
+        from mnas_pred.store import MeasurementStore
+
+        self.db = db
+        with MeasurementStore(db, create=False) as store:
+            self.models, self.layers = store.models_frame(), store.layers_frame()
+        self.read_ids = set(self.models["measurement_id"].tolist())
+
+    def training_data(self, records, device_key: str | None):
+        import pandas as pd
+
+        from predictors.data import from_store_frames
+
+        new = [r for r in records if r.measurement_id not in self.read_ids]
+        models = pd.DataFrame([_model_row(r) for r in new], columns=self.models.columns)
+        layers = pd.DataFrame([row for r in new for row in _layer_rows(r)], columns=self.layers.columns)
+        if len(self.models) + len(models) == 0:
+            raise MnasPredError(f"database '{self.db}' holds no measurements",
+                                f"run `mnas-pred profile-device --db {self.db}` first")
+        return from_store_frames(pd.concat([self.models, models], ignore_index=True) if len(models) else self.models,
+                                 pd.concat([self.layers, layers], ignore_index=True) if len(layers) else self.layers,
+                                 source=str(self.db), device=device_key)
+
+
+def _model_row(r) -> dict:
+    """A stored measurement as ``MeasurementStore.models_frame`` has it (the columns a fit reads)."""
+    m, info = r.measurement, r.measurement.device
+    return {"measurement_id": r.measurement_id, "device": info.key, "device_model": info.model,
+            "device_kind": info.kind, "arch": m.arch, "resolution": m.resolution, "num_classes": m.num_classes,
+            "threads": m.settings.threads, "latency_ms": m.latency_ms, "runtime": info.runtime,
+            "runtime_version": info.runtime_version}
+
+
+def _layer_rows(r) -> list[dict]:
+    m = r.measurement
+    return [{"measurement_id": r.measurement_id, "device": m.device.key, "arch": m.arch, "resolution": m.resolution,
+             "position": i, "name": name, "latency_ms": float(ms)} for i, (name, ms) in enumerate(m.layers_ms.items())]
 
 
 class PredictorFileModel(LatencyModel):
@@ -39,6 +85,7 @@ class PredictorFileModel(LatencyModel):
         self.original = original if original is not None else self.pf  # the prior of every refit
         self.refit_index = refit_index
         self.device_key: str | None = None
+        self.snapshot: StoreSnapshot | None = None  # read at the first refit, shared by the refitted models
         self._table = self._table_of = None  # the lookup table, and the predictor file it was built from
 
     @property
@@ -49,21 +96,25 @@ class PredictorFileModel(LatencyModel):
             self._table, self._table_of = self.pf.lookup_table(self.resolution, self.space), self.pf
         return self._table
 
-    def _tokens(self, archs) -> tuple[np.ndarray, list[int]]:
-        """Token rows of the architectures in the space, and the positions of those outside it."""
+    def _tokens(self, archs, given) -> tuple[np.ndarray, list[int]]:
+        """Token rows of the architectures in the space (``given`` where the caller has them),
+        and the positions of those outside it."""
         rows, outside = [], []
         for i, a in enumerate(archs):
+            if given is not None and given[i] is not None:
+                rows.append(given[i])
+                continue
             try:
                 rows.append(self.space.encode(a))
             except ArchitectureError:
                 outside.append(i)
         return np.array(rows, dtype=np.int64).reshape(len(rows), self.space.num_decisions), outside
 
-    def _query(self, archs, by_table, by_layers) -> tuple[np.ndarray, ...]:
+    def _query(self, archs, given, by_table, by_layers) -> tuple[np.ndarray, ...]:
         """``by_table(tokens)`` for the architectures in the space, ``by_layers(archs)`` for the
         others (both return a tuple of arrays), merged back in the order given."""
         archs = list(archs)
-        tokens, outside = self._tokens(archs)
+        tokens, outside = self._tokens(archs, given)
         fast = by_table(tokens)
         if not outside:
             return tuple(np.asarray(v, dtype=np.float64) for v in fast)
@@ -74,19 +125,19 @@ class PredictorFileModel(LatencyModel):
             m[inside], m[outside] = f, s
         return merged
 
-    def predict(self, archs):
-        return self._query(archs, lambda t: (self.table.predict(t),),
+    def predict(self, archs, tokens=None):
+        return self._query(archs, tokens, lambda t: (self.table.predict(t),),
                            lambda a: (self.pf.predictor.predict(a, self.resolution, self.space.num_classes),))[0]
 
-    def predict_interval(self, archs, coverage=0.8):
-        return self._query(archs, lambda t: self.table.predict_interval(t, coverage), lambda a: (
+    def predict_interval(self, archs, coverage=0.8, tokens=None):
+        return self._query(archs, tokens, lambda t: self.table.predict_interval(t, coverage), lambda a: (
             self.pf.predictor.predict_interval(a, coverage, self.resolution, self.space.num_classes)))
 
     def check_device(self, device: LatencyMeasurer, allow_other: bool = False, log=None) -> None:
         """Refuse (or, with ``allow_other``, note) a predictor fitted on another device model."""
         from predictors.io import device_names
 
-        info = getattr(device, "info", None)
+        info = device.info
         if info is None:  # a stand-in device (tests): nothing to compare
             return
         self.device_key = info.key
@@ -102,21 +153,22 @@ class PredictorFileModel(LatencyModel):
             log(f"note: predictor fitted on '{fitted_on}', searching for '{info.model}' (--allow-other-device); "
                 "re-validation will refit it with this device's measurements")
 
-    def refit(self, archs, measured_ms, out_dir):
-        from predictors.data import load_training_data
+    def refit(self, archs, measured_ms, out_dir, records=()):
         from predictors.io import save_predictor
         from predictors.workflow import fit_predictor
 
-        if self.db is None or not self.db.exists():
-            raise MnasPredError("refitting the predictor needs the measurement database", "pass --db FILE")
-        data = load_training_data(self.db, device=self.device_key)
+        if self.snapshot is None:
+            if self.db is None or not self.db.exists():
+                raise MnasPredError("refitting the predictor needs the measurement database", "pass --db FILE")
+            self.snapshot = StoreSnapshot(self.db)
+        data = self.snapshot.training_data(records, self.device_key)
         init = self.original if self.original.predictor.supports_init_from else None
         pf, _ = fit_predictor(data, self.pf.kind, self.space, folds=0, init_from=init, baselines=[],
                               params=self.pf.predictor.get_params())
         index = self.refit_index + 1
         path = save_predictor(pf, Path(out_dir) / f"predictor-{index}.json")
         refitted = PredictorFileModel(path, self.space, self.resolution, self.db, index, pf, self.original)
-        refitted.device_key = self.device_key
+        refitted.device_key, refitted.snapshot = self.device_key, self.snapshot
         return refitted
 
     def get_state(self):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 
 from mnas_pred.arch import parse_arch
@@ -33,10 +32,6 @@ from search.evaluator import AccuracySpec, Evaluator
 
 MAX_RETRIES = 3
 RAY_FIX = "pip install 'mnas-pred[ray]' (or drop --ray-address and use --workers N on this machine)"
-#: Test-only fault injection: when this variable names a file that does not exist yet, the first
-#: task to see it creates the file (writing its candidate) and kills its own worker process, as
-#: an OOM kill or a lost node would. tests/search/test_ray.py sets it for its local cluster.
-KILL_WORKER_ONCE_ENV = "MNAS_PRED_TEST_KILL_WORKER_ONCE"
 
 
 def import_ray():
@@ -53,26 +48,12 @@ def import_ray():
 _WORKER_EVALUATORS: dict[str, AccuracyEvaluator] = {}
 
 
-def _kill_worker_once_for_tests(arch: str) -> None:
-    marker = os.environ.get(KILL_WORKER_ONCE_ENV)
-    if not marker:
-        return
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one task wins
-    except FileExistsError:
-        return
-    os.write(fd, arch.encode())
-    os.close(fd)
-    os._exit(1)  # the worker process dies mid-candidate, without returning anything
-
-
 def evaluate_candidate(spec: AccuracySpec, arch: str) -> float:
     """Body of the Ray task: the accuracy of one candidate."""
     key = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
     evaluator = _WORKER_EVALUATORS.get(key)
     if evaluator is None:
         evaluator = _WORKER_EVALUATORS[key] = spec.build()
-    _kill_worker_once_for_tests(arch)  # after the set-up: the worker dies with the candidate under way
     return float(evaluator.accuracy(parse_arch(arch)))
 
 

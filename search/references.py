@@ -16,21 +16,19 @@ outside the search's random streams, so the search itself is the same with or wi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
 from mnas_pred.arch import REFERENCES, parse_arch
 from mnas_pred.errors import MnasPredError
-from mnas_pred.files import append_json_line
 from search.accuracy import AccuracyEvaluator
-from search.latency import LatencyOracle
-from search.state_schema import ReferenceRow, read_cache_lines
+from search.caches import JsonLinesLog
+from search.oracle import LatencyOracle
+from search.state_schema import ReferenceRow
 
 DEFAULT_REFERENCES = ("mobilenetv2", "mnasnet-a1", "mnasnet-b1")
 DISPLAY_NAMES = {"mobilenetv2": "MobileNetV2", "mnasnet-a1": "MnasNet-A1", "mnasnet-b1": "MnasNet-B1"}
@@ -60,38 +58,18 @@ def references_for(search) -> list[dict]:
 
 
 class ReferenceCache:
-    """Finished references by architecture string, in a JSON-lines file whose first line is the
-    fingerprint; a line torn by a kill ends the readable part (as in :class:`AccuracyCache`)."""
+    """Finished references by architecture string (``references.jsonl``, headed by what
+    determines their results; :class:`search.caches.JsonLinesLog`). A row that is not a reference
+    is skipped: that reference is evaluated again."""
 
-    def __init__(self, path: Path, fingerprint: dict):
-        self.path, self.fingerprint = path, fingerprint
-        self.values: dict[str, dict] = {}
-        if path.exists():
-            lines = read_cache_lines(path, "reference cache")  # not UTF-8 or absurdly large: one line
-            try:
-                header = json.loads(lines[0]) if lines else None
-            except (json.JSONDecodeError, RecursionError):
-                header = None
-            if header == {"fingerprint": fingerprint}:
-                for line in lines[1:]:
-                    try:
-                        row = json.loads(line)
-                    except (json.JSONDecodeError, RecursionError):
-                        break
-                    try:
-                        ReferenceRow.model_validate(row)
-                    except ValidationError:  # an edited or damaged line: that reference is evaluated again
-                        continue
-                    self.values[row["arch"]] = row
-            else:
-                path.unlink()
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    def __init__(self, path: Path, fingerprint: dict, log: Callable[[str], None] | None = None):
+        self.log = JsonLinesLog(path, "reference cache", ReferenceRow, fingerprint=fingerprint, skip_invalid=True,
+                                log=log)
+        self.values: dict[str, dict] = {row.arch: row.model_dump() for row in self.log.rows}
 
     def put(self, row: dict) -> None:
         self.values[row["arch"]] = row
-        append_json_line(self.path, row)
+        self.log.append(row)
 
 
 def evaluate_references(names: list[str], accuracy: AccuracyEvaluator, oracle: LatencyOracle, path: Path,
@@ -103,7 +81,7 @@ def evaluate_references(names: list[str], accuracy: AccuracyEvaluator, oracle: L
         return []
     device = oracle.device
     cache = ReferenceCache(path, {"accuracy": accuracy.fingerprint(), **latency_fingerprint,
-                                  "latency_source": "measured" if device is not None else "predicted"})
+                                  "latency_source": "measured" if device is not None else "predicted"}, log)
     out = []
     # outside the search's random streams: the candidates drawn do not depend on the references
     np_state = np.random.get_state()
@@ -122,7 +100,8 @@ def evaluate_references(names: list[str], accuracy: AccuracyEvaluator, oracle: L
                     measure_s = 0.0
                     if device is not None:
                         start = time.perf_counter()
-                        ms, spread = device.measure_with_spread(arch, store=False)  # never refit on them
+                        timing = device.measure(arch, store=False)  # never refit on them
+                        ms, spread = timing.latency_ms, timing.spread
                         measure_s = time.perf_counter() - start
                     row = {"arch": key, "accuracy": acc, "latency_ms": ms, "latency_spread": spread,
                            "train_s": round(train_s, 3), "measure_s": round(measure_s, 3)}

@@ -34,13 +34,15 @@ def _same(key: str, saved, now) -> bool:
 
 
 def changed_settings(saved: dict, now: dict, resumable: tuple[str, ...] = ()) -> list[str]:
-    """Names of the settings (``data.data_dir`` for nested ones) that differ."""
+    """Names of the settings (``data.data_dir`` for nested ones) that differ; ``resumable`` names
+    those that may (nested ones by their dotted name)."""
     changed = []
     for k in now:
         if k in resumable or k in NOT_COMPARED:
             continue
         if isinstance(now[k], dict) and isinstance(saved.get(k), dict):  # data/train/measure settings
-            changed += [f"{k}.{sub}" for sub in now[k] if not _same(f"{k}.{sub}", saved[k].get(sub), now[k][sub])]
+            changed += [f"{k}.{sub}" for sub in now[k] if f"{k}.{sub}" not in resumable
+                        and not _same(f"{k}.{sub}", saved[k].get(sub), now[k][sub])]
         elif not _same(k, saved.get(k), now[k]):
             changed.append(k)
     return changed

@@ -133,13 +133,13 @@ class ReferenceRow(Strict):
     measure_s: Annotated[Finite, Field(ge=0)]
 
 
-def _cache_fix(path: Path) -> str:
+def cache_fix(path: Path) -> str:
     return f"delete '{path}' (its entries are measured or trained again) or restore it from a copy"
 
 
 def read_cache_lines(path: Path, what: str) -> list[str]:
     """The lines of a cache file, or one error if it is not UTF-8 text or absurdly large."""
-    fix = _cache_fix(path)
+    fix = cache_fix(path)
     if os.path.getsize(path) > MAX_CACHE_BYTES:
         raise MnasPredError(f"{what} '{path}' is larger than {MAX_CACHE_BYTES >> 20} MiB", fix)
     try:
@@ -156,7 +156,7 @@ def parse_cache_line(line: str, schema: type[Strict], path: Path, lineno: int, w
         row = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    fix = _cache_fix(path)
+    fix = cache_fix(path)
     if not isinstance(row, dict):
         raise MnasPredError(f"{what} '{path}' line {lineno} is not a row ({type(row).__name__})", fix)
     return validate(schema, row, f"{what} '{path}' line {lineno}", fix)

@@ -171,11 +171,13 @@ def search(
     Writes history.csv, pareto.csv, best/ (string, ONNX, weights), plots and a checkpoint to --out.
     """
     from mnas_pred.errors import MnasPredError
+    from mnas_pred.records import DeviceSpec
     from search.accuracy import TrainSettings
+    from search.config import ANALYTIC, SearchConfig
     from search.data import DataSpec
     from search.references import DEFAULT_REFERENCES
     from search.report import closing_lines
-    from search.runner import ANALYTIC, Search, SearchConfig
+    from search.runner import Search
 
     if latency not in ("real", ANALYTIC):
         raise MnasPredError(f"unknown --latency '{latency}'", "use real or analytic")
@@ -187,8 +189,8 @@ def search(
     predictor = None
     if use_predictor is not None:
         predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor.resolve())  # resume compares files
-    device = ANALYTIC if latency == ANALYTIC else (f"adb:{serial}" if serial else f"ssh:{ssh}" if ssh else "local")
-    if device == "local":
+    device = ANALYTIC if latency == ANALYTIC else DeviceSpec.select(serial, ssh)
+    if device == DeviceSpec():
         check_local_threads(threads)  # this machine's CPU: at most its cores
     if ray_address is None:  # candidates train here (a Ray node's cores are its own)
         check_local_threads(train_threads, "--train-threads")

@@ -52,7 +52,7 @@ class Strategy(abc.ABC):
         """Restore what :meth:`get_state` returned."""
 
     def options(self) -> dict:
-        """The hyperparameters in effect (written to the results folder)."""
+        """The hyperparameters in effect, as JSON values."""
         return {}
 
 

@@ -1,5 +1,6 @@
 from mnas_pred.arch import parse_arch
-from search.accuracy import AccuracyCache, ProxyTrainer, TrainSettings
+from search.accuracy import ProxyTrainer, TrainSettings
+from search.caches import AccuracyCache
 from search.data import DataSpec
 
 ARCH = parse_arch("mnasnet-a1")

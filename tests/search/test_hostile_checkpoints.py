@@ -220,8 +220,7 @@ def test_tampered_cache_is_one_line(folder, capsys, name):
 
 def test_a_line_torn_by_a_kill_is_not_an_error(folder):
     """The one damage a kill can cause (a last line cut short): reading stops there, as before."""
-    from search.accuracy import AccuracyCache
-    from search.latency import MeasurementCache
+    from search.caches import AccuracyCache, MeasurementCache
 
     n_measured = len(MeasurementCache(folder / "measurements.jsonl", "analytic:x1.2").values)
     header = json.loads((folder / "accuracy_cache.jsonl").read_text().splitlines()[0])
@@ -233,7 +232,7 @@ def test_a_line_torn_by_a_kill_is_not_an_error(folder):
 
 
 def test_a_measurement_with_its_spread_is_read(tmp_path):
-    from search.latency import MeasurementCache
+    from search.caches import MeasurementCache
 
     spread = {"p10_ms": 1.0, "p90_ms": 2.0, "cv": 0.1, "runs": 5}
     MeasurementCache(tmp_path / "m.jsonl", "adb:X").put("conv_k3_r1_c16_s1_se0_skipnone", 1.5, spread)

@@ -109,3 +109,37 @@ def test_predictor_for_another_search_space_is_refused(profiled, tmp_path, capsy
             "--out", str(tmp_path / "o"), "--db", str(tmp_path / "m.db"), *FAST_MEASURE]
     assert main(args) == 2
     assert "another search space" in capsys.readouterr().err
+
+
+def test_refits_learn_from_the_oracle_and_read_the_store_once(profiled, tmp_path, monkeypatch):
+    """Issue 10 item 5: each refit trains on the store as it was (read once, at the first refit)
+    plus the measurements the oracle took since, which is what a full re-read would give."""
+    from mnas_pred.store import MeasurementStore
+    from predictors.data import load_training_data
+    from search.config import SearchConfig
+    from search.runner import Search
+
+    db = tmp_path / "m.db"
+    db.write_bytes((profiled / "m.db").read_bytes())
+    reads = []
+    models_frame = MeasurementStore.models_frame
+
+    def counted(self, *args, **kwargs):
+        reads.append(self.path)
+        return models_frame(self, *args, **kwargs)
+
+    monkeypatch.setattr(MeasurementStore, "models_frame", counted)
+    search = Search(SearchConfig(
+        out_dir=str(tmp_path / "out"), target_ms=1.0, accuracy="analytic", predictor=str(profiled / "p.json"),
+        db=str(db), samples=6, batch_size=2, revalidate_every=1, revalidate_top=2, refit_threshold=0.0,
+        export_top=0, references=[], resolution=64, measure={"runs": 5, "warmup": 2, "profile_runs": 2}))
+    result = search.run()
+    assert result.refits == 3 and result.device_measurements == 6
+    assert len(reads) == 1  # the first refit's read; the next two use the oracle's measurements
+    model = search.oracle.model
+    seen = model.snapshot.training_data(search.oracle.records, model.device_key)
+    monkeypatch.setattr(MeasurementStore, "models_frame", models_frame)
+    full = load_training_data(db, device=model.device_key)
+    columns = ["arch", "resolution", "latency_ms"]
+    assert seen.models[columns].to_dict("records") == full.models[columns].to_dict("records")
+    assert len(seen.layers) == len(full.layers) > 0

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from search.config import SearchConfig
 from search.pareto import hypervolume, pareto_front
-from search.runner import SearchConfig, run_search
+from search.runner import run_search
 
 
 def _c(acc, lat):

@@ -1,5 +1,6 @@
 """The search's latency queries go through the predictor's token lookup table and give the
-per-layer path's numbers."""
+per-layer path's numbers; the adapter passes the latency-model suite (mnas_pred.testing.latency_model),
+refitting on a real store plus measurements handed over by the oracle."""
 
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import pytest
 
 from mnas_pred.arch import parse_arch
 from mnas_pred.space import SearchSpace
+from mnas_pred.testing.latency_model import LatencyModelTestCase
+from search.device_measurer import StoredMeasurement
 from search.predictor_adapter import PredictorFileModel
 
 FBNET_CSV = Path(__file__).resolve().parents[2] / "datasets" / "hwnasbench_fbnet_ops.csv"
@@ -69,3 +72,45 @@ def test_a_new_predictor_gets_its_own_table(predictor_file):
     assert second.table is not first.table
     np.testing.assert_allclose(second.predict(archs), other.predictor.predict(archs, 224), rtol=RTOL)
     assert not np.allclose(second.predict(archs), first.predict(archs))
+
+
+def _measurement(arch, ms_per_layer: float, index: int):
+    """A measurement of ``arch`` at 224 px whose layers take ``ms_per_layer`` each (synthetic)."""
+    from mnas_pred.layers import arch_layers
+    from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
+
+    layers = {lay.name: ms_per_layer * (1 + 0.01 * i) for i, lay in enumerate(arch_layers(arch, 224, 1000))}
+    total = sum(layers.values())
+    return Measurement(
+        arch=arch.to_string(), resolution=224, num_classes=1000, model_sha256=f"{index:064x}", latency_ms=total,
+        latency_p10_ms=total, latency_p90_ms=total, latency_mean_ms=total, latency_min_ms=total, cv=0.01,
+        spread=0.01, samples_ms=[total], bursts=[], layers_ms=layers, layer_sum_ms=total, profiled_runs=1,
+        attempts=1, settings=MeasureSettings(), device=DeviceInfo("local:test", "local", "Test CPU"))
+
+
+@pytest.fixture(scope="module")
+def store_and_records(tmp_path_factory):
+    """A store with four measured networks, and two more measurements as the oracle hands them over."""
+    from mnas_pred.store import MeasurementStore
+
+    db = tmp_path_factory.mktemp("store") / "m.db"
+    archs = SearchSpace.default().sample(6, seed=8)
+    with MeasurementStore(db) as store:
+        for i, a in enumerate(archs[:4]):
+            m = _measurement(a, 0.3, i)
+            store.add(m.device, m.arch, 224, m.settings, m)
+    records = [StoredMeasurement(1000 + i, _measurement(a, 0.3, 10 + i)) for i, a in enumerate(archs[4:])]
+    return db, records
+
+
+class TestPredictorFileModel(LatencyModelTestCase):
+    @pytest.fixture
+    def make_latency_model(self, predictor_file, store_and_records):
+        return lambda: PredictorFileModel("p.pred", SearchSpace.default(), 224, db=store_and_records[0],
+                                          predictor_file=predictor_file)
+
+    @pytest.fixture
+    def refit_inputs(self, store_and_records):
+        _, records = store_and_records
+        archs = [parse_arch(r.measurement.arch) for r in records]
+        return archs, np.array([r.measurement.latency_ms for r in records]), records

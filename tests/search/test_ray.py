@@ -1,6 +1,9 @@
 """``search --ray-address``: candidate evaluation as Ray tasks on a real local Ray cluster
 (started here with ``ray.init(num_cpus=2)``, reached by the CLI in another process as a user's
-search would reach a cluster), with a worker process killed in the middle of a candidate.
+search would reach a cluster), with a worker process killed in the middle of a candidate: the
+search runs in a process whose Ray task body is wrapped (:data:`KILL_ONCE`) so that the first
+task kills its own worker process, as an OOM kill or a lost node would. Nothing in the shipped
+code knows about it.
 
 The cluster tests skip when Ray is not installed (``pip install -e '.[ray]'``); the error a user
 without Ray gets is tested either way."""
@@ -19,13 +22,41 @@ from pathlib import Path
 import pytest
 
 from mnas_pred.cli import main
-from search.ray_evaluator import KILL_WORKER_ONCE_ENV
+from mnas_pred.testing.evaluator import EvaluatorTestCase
+from search.accuracy import AnalyticAccuracy
+from search.evaluator import AccuracySpec
 
 # real proxy training, kept cheap (as test_cli.py): 200 digits at 16x16, one epoch
 CHEAP = ["--target-ms", "8", "--dataset", "digits", "--train-resolution", "16", "--train-limit", "200",
          "--epochs", "1", "--samples", "6", "--batch-size", "3", "--latency", "analytic",
          "--use-predictor", "analytic", "--revalidate-every", "2", "--export-top", "1", "--seed", "3",
          "--no-references"]  # references train on the driver, not on Ray: test_references.py covers them
+
+# `python -c KILL_ONCE MARKER ARGS...`: the search CLI with the Ray task body replaced by one that,
+# in the first task to run, writes its candidate to MARKER and kills its own worker process
+# (functions of __main__ travel to the workers by value, so they need nothing importable).
+KILL_ONCE = """
+import os, sys
+import search.ray_evaluator as ray_evaluator
+
+marker, evaluate = sys.argv[1], ray_evaluator.evaluate_candidate
+
+def kill_worker_once(spec, arch):
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one task wins
+    except FileExistsError:
+        return evaluate(spec, arch)
+    os.write(fd, arch.encode())
+    os.close(fd)
+    os._exit(1)  # the worker process dies mid-candidate, without returning anything
+
+ray_evaluator.evaluate_candidate = kill_worker_once
+from mnas_pred.cli import main
+from mnas_pred.testing.evaluator import EvaluatorTestCase
+from search.accuracy import AnalyticAccuracy
+from search.evaluator import AccuracySpec
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 def _ray():
@@ -39,23 +70,14 @@ def _ray():
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A local Ray cluster owned by this test process (ray.shutdown() ends exactly the processes
-    it started). Its worker processes inherit the fault-injection variable: the first candidate
-    task to run kills its own worker process, once."""
+    it started)."""
     ray = _ray()
     if ray.is_initialized():
         pytest.skip("this test process is already connected to a Ray cluster")
     temp_dir = tempfile.mkdtemp(prefix="mnasray-", dir="/tmp")  # short: Ray puts unix sockets in it
     marker = Path(temp_dir) / "killed-candidate.txt"
-    old = os.environ.get(KILL_WORKER_ONCE_ENV)
-    os.environ[KILL_WORKER_ONCE_ENV] = str(marker)
-    try:
-        ctx = ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
-                       logging_level="warning", log_to_driver=False, _temp_dir=temp_dir)
-    finally:
-        if old is None:
-            os.environ.pop(KILL_WORKER_ONCE_ENV, None)
-        else:
-            os.environ[KILL_WORKER_ONCE_ENV] = old
+    ctx = ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+                   logging_level="warning", log_to_driver=False, _temp_dir=temp_dir)
     try:
         yield ctx.address_info["gcs_address"], marker
     finally:
@@ -74,7 +96,7 @@ def test_search_on_a_ray_cluster_survives_a_killed_worker(ray_cluster, tmp_path)
     assert main(["search", "--out", str(serial), *CHEAP, "--json"]) == 0
 
     on_ray = tmp_path / "ray"
-    p = subprocess.run([sys.executable, "-m", "mnas_pred", "search", "--out", str(on_ray), *CHEAP, "--json",
+    p = subprocess.run([sys.executable, "-c", KILL_ONCE, str(marker), "search", "--out", str(on_ray), *CHEAP, "--json",
                         "--ray-address", address, "--cpus-per-trial", "1"],
                        capture_output=True, text=True, timeout=400)
     assert p.returncode == 0, p.stderr
@@ -90,6 +112,21 @@ def test_search_on_a_ray_cluster_survives_a_killed_worker(ray_cluster, tmp_path)
     # outputs identical in form to a local run
     assert sorted(x.name for x in on_ray.iterdir()) == sorted(x.name for x in serial.iterdir())
     assert json.loads(p.stdout)["samples"] == 6
+
+
+class TestRayEvaluator(EvaluatorTestCase):
+    """The evaluator suite (mnas_pred.testing.evaluator) on the test cluster: this process is
+    connected to it already, so each evaluator only submits tasks."""
+
+    @pytest.fixture
+    def expected_accuracy(self):
+        return AnalyticAccuracy(seed=0).accuracy
+
+    @pytest.fixture
+    def make_evaluator(self, ray_cluster):
+        from search.ray_evaluator import RayEvaluator
+
+        return lambda: RayEvaluator(AccuracySpec("analytic"), ray_cluster[0])
 
 
 def test_resources_no_node_has_are_refused_in_one_line(ray_cluster, tmp_path, capsys):

@@ -7,8 +7,9 @@ import pytest
 
 from mnas_pred.cli import main
 from search.accuracy import ProxyTrainer, TrainSettings
+from search.config import SearchConfig
 from search.data import DataSpec
-from search.runner import SearchConfig, run_search
+from search.runner import run_search
 
 
 def _config(out, **kw):

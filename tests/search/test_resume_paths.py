@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from mnas_pred.cli import main
-from search.latency import AnalyticLatencyModel, LatencyOracle, MeasurementCache
+from search.analytic import AnalyticLatencyModel
+from search.caches import MeasurementCache
+from search.oracle import LatencyOracle
 from search.resume import changed_settings
 
 ARGS = ["--target-ms", "8", "--accuracy", "analytic", "--latency", "analytic", "--use-predictor", "analytic",
@@ -51,7 +53,7 @@ class _FileModel(AnalyticLatencyModel):
         super().__init__(32)
         self.path = path
 
-    def refit(self, archs, measured_ms, out_dir):
+    def refit(self, archs, measured_ms, out_dir, records=()):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         path = Path(out_dir) / "predictor-1.json"
         path.write_text("{}")
@@ -74,3 +76,25 @@ def test_a_refitted_predictor_in_a_moved_folder_is_found(tmp_path):
     moved = LatencyOracle(_FileModel(), None, MeasurementCache(None, "none"), refit_dir=new / "refits")
     moved.set_state(state)
     assert moved.model.path == str(new / "refits" / "predictor-1.json")
+
+
+def test_a_folder_naming_its_device_the_old_way_resumes(tmp_path):
+    """Results folders written before device specs name the device 'local' / 'adb:SERIAL'."""
+    import json
+
+    from mnas_pred.records import DeviceSpec
+    from search.checkpoint import load_state, save_state
+    from search.config import SearchConfig
+    from search.runner import run_search
+
+    def config(samples):
+        return SearchConfig(out_dir=str(tmp_path), target_ms=8.0, accuracy="analytic", predictor="analytic",
+                            device=DeviceSpec(), revalidate_top=0, samples=samples, batch_size=4, export_top=0,
+                            references=[])
+
+    run_search(config(4))
+    assert json.loads((tmp_path / "config.json").read_text())["device"]["kind"] == "local"
+    state = load_state(tmp_path / "checkpoint.npz")
+    state["config"]["device"] = "local"
+    save_state(tmp_path / "checkpoint.npz", state)
+    assert len(run_search(config(8), resume=True).history) == 8

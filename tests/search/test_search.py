@@ -8,7 +8,10 @@ import pytest
 
 from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
-from search.runner import HISTORY_COLUMNS, Search, SearchConfig, load_weights, run_search
+from search.config import SearchConfig
+from search.results import HISTORY_COLUMNS
+from search.runner import Search, run_search
+from search.weights import load_weights
 
 
 def _config(out, **kw):
@@ -171,7 +174,7 @@ def test_search_checkpoint_holds_no_pickle(tmp_path, monkeypatch):
 
 
 def test_revalidation_policy_selection():
-    from search.latency import RevalidationPolicy
+    from search.revalidation import RevalidationPolicy
 
     rows = [{"arch": a, "reward": r, "step": i} for i, (a, r) in enumerate([("a", 0.5), ("b", 0.9), ("c", 0.7),
                                                                             ("b", 0.9), ("d", 0.8)])]
@@ -187,3 +190,14 @@ def test_revalidation_policy_selection():
 def test_optimistic_revalidation_runs(tmp_path):
     r = run_search(_config(tmp_path, samples=24, revalidate_by="optimistic", export_top=0))
     assert r.device_measurements == 2  # one re-validation (after update 2 of 3) of the top 2
+
+
+def test_callbacks_run_after_each_update_after_the_revalidation(tmp_path):
+    seen = []
+
+    def record(search):
+        seen.append((search.update, len(search.history), len(search.revalidations)))
+
+    run_search(_config(tmp_path, samples=24, export_top=0), callbacks=[record])
+    # updates of 8 candidates; re-validation (2 candidates) after updates 2: already in the history
+    assert seen == [(1, 8, 0), (2, 16, 2), (3, 24, 2)]

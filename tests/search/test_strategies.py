@@ -1,74 +1,38 @@
-"""One conformance suite for every strategy, plus 'PPO learns'."""
+"""The strategy conformance suite (mnas_pred.testing.strategy) for every strategy, plus 'PPO learns'."""
 
 import numpy as np
 import pytest
 
 from mnas_pred.space import SearchSpace
+from mnas_pred.testing.strategy import StrategyTestCase
 from search.analytic import analytic_accuracy, analytic_latency_ms
 from search.checkpoint import load_state, save_state
 from search.reward import RewardFunction
-from search.strategies import STRATEGIES, PPOStrategy, make_strategy
+from search.strategies import STRATEGIES, PPOStrategy, Strategy, make_strategy
 
 SPACE = SearchSpace.default()
 SMALL = {"evolution": {"population_size": 8, "tournament_size": 3}}
 
 
-def _reward(tokens):
-    # cheap and deterministic: prefer high token values at even positions
-    return [float(sum(t[::2])) / 100 for t in tokens]
+@pytest.fixture(params=sorted(STRATEGIES))
+def make_strategy_of_each_kind(request):
+    return lambda space, seed: make_strategy(request.param, space, seed=seed, **SMALL.get(request.param, {}))
 
 
-def _make(name, seed=0):
-    return make_strategy(name, SPACE, seed=seed, **SMALL.get(name, {}))
+class TestEveryStrategy(StrategyTestCase):
+    """The conformance suite (mnas_pred.testing.strategy) for ppo, random and evolution, the
+    state through a real checkpoint file."""
 
+    @pytest.fixture
+    def make_strategy(self, make_strategy_of_each_kind):
+        return make_strategy_of_each_kind
 
-def _drive(s, updates, batch=6):
-    out = []
-    for _ in range(updates):
-        tokens = s.ask(batch)
-        s.tell(tokens, _reward(tokens))
-        out.extend(tokens)
-    return out
-
-
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_ask_returns_valid_token_sequences(name):
-    s = _make(name)
-    vocab = SPACE.vocab_sizes()
-    assert len(vocab) == 42
-    for n in (1, 5):
-        tokens = s.ask(n)
-        assert len(tokens) == n
-        for t in tokens:
-            assert len(t) == 42 and all(isinstance(v, int) and 0 <= v < k for v, k in zip(t, vocab))
-            SPACE.decode(t)  # every sequence is an architecture
-        s.tell(tokens, _reward(tokens))
-
-
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_same_seed_same_proposals_other_seed_other_proposals(name):
-    a, b, c = _drive(_make(name, 1), 4), _drive(_make(name, 1), 4), _drive(_make(name, 2), 4)
-    assert a == b
-    assert a != c
-
-
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_state_round_trips_through_a_checkpoint_file(name, tmp_path):
-    s = _make(name)
-    _drive(s, 3)
-    save_state(tmp_path / "s.npz", {"strategy": s.get_state()})
-    restored = _make(name, seed=99)  # the state, not the constructor seed, decides what follows
-    restored.set_state(load_state(tmp_path / "s.npz")["strategy"])
-    assert _drive(restored, 3) == _drive(s, 3)
-
-
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_tell_accepts_several_asks_answered_late(name):
-    s = _make(name)
-    first, second = s.ask(3), s.ask(3)
-    s.tell(second, _reward(second))
-    s.tell(first, _reward(first))
-    assert len(s.ask(2)) == 2
+    @pytest.fixture
+    def round_trip_state(self, tmp_path):
+        def round_trip(state):
+            save_state(tmp_path / "s.npz", {"strategy": state})
+            return load_state(tmp_path / "s.npz")["strategy"]
+        return round_trip
 
 
 def test_ppo_defaults_follow_the_paper():
@@ -139,7 +103,47 @@ def test_ppo_temperature_and_tanh_constant_shape_the_policy_it_samples_from():
     assert float(probs.max()) <= bound + 1e-6
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_a_search_does_not_repropose_the_networks_profiled_with_its_seed(name):
-    profiled = {tuple(int(v) for v in row) for row in SPACE.sample_tokens(8, seed=0)}  # profile-device --seed 0
-    assert not profiled & set(_make(name, seed=0).ask(8))
+class _CoordinateAscent(Strategy):
+    """A strategy outside the registry, as a plug-in author would write one: change one decision
+    of the best candidate so far, or draw a new one."""
+
+    name = "coordinate-ascent"
+
+    def __init__(self, space, seed=0):
+        super().__init__(space, seed)
+        self.rng = np.random.default_rng([self.seed, 7])
+        self.best: tuple[tuple, float] | None = None
+
+    def ask(self, n):
+        out = []
+        for _ in range(n):
+            t = [int(self.rng.integers(0, v)) for v in self.vocab_sizes]
+            if self.best is not None and self.rng.random() < 0.8:
+                t = list(self.best[0])
+                i = int(self.rng.integers(0, len(t)))
+                t[i] = int(self.rng.integers(0, self.vocab_sizes[i]))
+            out.append(tuple(t))
+        return out
+
+    def tell(self, candidates, rewards):
+        for c, r in zip(candidates, rewards):
+            if self.best is None or r > self.best[1]:
+                self.best = (tuple(c), float(r))
+
+    def get_state(self):
+        return {"rng": self.rng.bit_generator.state, "best": None if self.best is None else
+                {"tokens": list(self.best[0]), "reward": self.best[1]}}
+
+    def set_state(self, state):
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng"]
+        best = state["best"]
+        self.best = None if best is None else (tuple(int(v) for v in best["tokens"]), float(best["reward"]))
+
+
+class TestAPluginStrategy(StrategyTestCase):
+    """The suite as a plug-in author runs it: one fixture."""
+
+    @pytest.fixture
+    def make_strategy(self):
+        return lambda space, seed: _CoordinateAscent(space, seed)
