@@ -46,6 +46,19 @@ def open_device(
                                  cpus=tuple(cpus) if cpus else None)
     elif ssh or serial or adb or perf_test or ort_lib or cpus:
         raise TypeError("open_device(spec): the device's options belong in the DeviceSpec")
+    if spec.runtime == "litert":
+        from device_profiler.litert import check_extra
+
+        check_extra()  # one line naming pip install 'mnas-pred[litert]', before anything starts
+    if spec.kind == "local" and spec.accelerator != "cpu":
+        raise DeviceError(f"--accelerator {spec.accelerator}: this machine's "
+                          f"{'LiteRT' if spec.runtime == 'litert' else 'ONNX Runtime'} measures on its CPU only",
+                          "drop --accelerator here, or measure a phone's GPU with --serial X --runtime litert "
+                          "--accelerator gpu")
+    if spec.kind == "local" and spec.runtime == "litert":
+        from device_profiler.litert.local import open_local
+
+        return open_local(spec)
     if spec.kind == "adb":
         from device_profiler.adb import AdbDevice
 
@@ -59,14 +72,23 @@ def open_device(
     return LocalDevice(cpus=list(spec.cpus) if spec.cpus else None)
 
 
-def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = None) -> list[dict]:
-    """Usable devices: the local CPU, every adb device with its state, and the ssh hosts given.
-    A missing adb binary is a note in the list, not an error: the local device still works."""
+def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = None, *, runtime: str = "ort",
+                 accelerator: str = "cpu") -> list[dict]:
+    """Usable devices: the local CPU, every adb device with its state, and the ssh hosts given,
+    for measuring with ``runtime`` on ``accelerator``. A missing adb binary (or LiteRT extra) is
+    a note in the list, not an error: the other devices still work."""
     from device_profiler.local import LocalDevice, cpu_model
 
+    DeviceSpec(runtime=runtime, accelerator=accelerator)  # unknown names: one line, exit 2
     info = LocalDevice().info()  # identity only: starts no worker
     rows = [{"kind": "local", "id": "local", "state": "ready", "model": cpu_model(),
              "key": info.key, "note": f"onnxruntime {info.runtime_version}, {info.properties['cpu_count']} cores"}]
+    if runtime == "litert":
+        from device_profiler.litert.local import local_row
+
+        rows[0].update(local_row(accelerator, info.properties["cpu_count"]))
+    elif accelerator != "cpu":
+        rows[0].update(state="unavailable", note="ONNX Runtime here measures on the CPU only")
     from device_profiler.adb_binary import locate_adb
     from device_profiler.adb_transport import list_adb_devices
     from device_profiler.ssh import list_ssh_hosts

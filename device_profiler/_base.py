@@ -25,9 +25,12 @@ class Device(abc.ABC):
     Required: :meth:`info` and :meth:`time_model`. Optional hooks, no-ops here, which the
     campaign loop calls on every device (override the ones a device needs): :meth:`prestart`,
     :meth:`close`. ``model_format`` says which model files :meth:`time_model` takes
-    (``"onnx"``; a LiteRT device says ``"tflite"``)."""
+    (``"onnx"``; a LiteRT device says ``"tflite"``). ``profiles_layers`` is False for a device
+    that can time a model only end to end (LiteRT through its Python API, which has no per-op
+    profiler): it returns no profiled run set and says why in ``RawTiming.metadata["per_layer"]``."""
 
     model_format: ClassVar[str] = "onnx"
+    profiles_layers: bool = True
 
     @abc.abstractmethod
     def info(self) -> DeviceInfo:

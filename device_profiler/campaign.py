@@ -278,7 +278,7 @@ def profile(
     collect = _Collector(store, report, resolution, settings, progress)
     done_before = store.measured_archs(
         resolution, settings, num_classes=num_classes, device_keys=keys,
-        device_models={(i.kind, i.model) for i in infos if i.kind in SHARED_BY_MODEL})
+        device_models={(i.kind, i.model) for i in infos if i.kind in SHARED_BY_MODEL}, runtime=infos[0])
     pending: list[tuple[int, str]] = []
     for index, arch in enumerate(archs):
         if arch in done_before:

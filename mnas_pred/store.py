@@ -17,8 +17,15 @@ Tables::
                  latency_p10_ms, latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread,
                  layer_sum_ms, profiled_runs, attempts, samples JSON, bursts JSON, model_sha256,
                  device_metadata JSON, run_metadata JSON, measured_at, duration_s,
-                 UNIQUE(device_id, model_id, settings_key))
+                 runtime, runtime_version, accelerator,
+                 UNIQUE(device_id, model_id, settings_key, runtime, runtime_version, accelerator))
     layer_timings(measurement_id, position, name, latency_ms, PRIMARY KEY(measurement_id, name))
+
+A measurement's identity includes its runtime stack (``runtime`` "onnxruntime" | "litert", its
+version, ``accelerator`` "cpu" | "gpu"): an ONNX Runtime and a LiteRT measurement of the same
+network on the same device are two measurements. The ``devices`` row describes the hardware (its
+runtime columns say what measured on it last). Files of schema 1 are upgraded when opened for
+writing and read as they are otherwise (:mod:`mnas_pred.store_migrations`).
 
 JSON columns, never pickle: the file can be read by anyone, with any tool.
 """
@@ -32,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnas_pred import sqlite_files
+from mnas_pred import sqlite_files, store_migrations
 from mnas_pred.errors import MnasPredError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 from mnas_pred.store_export import check_export, write_records
@@ -41,7 +48,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_NAME = "mnas-pred-measurements"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # schema 1 is upgraded on a writable open, read as it is on a read-only one
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -89,7 +97,10 @@ CREATE TABLE IF NOT EXISTS measurements (
     run_metadata TEXT NOT NULL,
     measured_at TEXT NOT NULL,
     duration_s REAL NOT NULL,
-    UNIQUE (device_id, model_id, settings_key)
+    runtime TEXT NOT NULL DEFAULT 'onnxruntime',
+    runtime_version TEXT NOT NULL DEFAULT '',
+    accelerator TEXT NOT NULL DEFAULT 'cpu',
+    UNIQUE (device_id, model_id, settings_key, runtime, runtime_version, accelerator)
 );
 CREATE TABLE IF NOT EXISTS layer_timings (
     measurement_id INTEGER NOT NULL REFERENCES measurements(id) ON DELETE CASCADE,
@@ -106,7 +117,7 @@ SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind 
        mo.arch, mo.resolution, mo.num_classes, mo.params, mo.macs, m.threads,
        m.latency_ms, m.latency_p10_ms, m.latency_p90_ms, m.latency_mean_ms, m.latency_min_ms,
        m.cv, m.spread, m.layer_sum_ms, m.profiled_runs, m.attempts, m.model_sha256,
-       d.runtime, d.runtime_version, m.settings, m.measured_at, m.duration_s
+       {runtime}, m.settings, m.measured_at, m.duration_s
 FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
 {where} ORDER BY m.id
 """
@@ -124,6 +135,23 @@ def settings_key(settings: MeasureSettings | dict) -> str:
     thread count or run count = another measurement)."""
     d = settings if isinstance(settings, dict) else settings.as_dict()
     return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+# The runtime names of the command line (--runtime) and of the store (DeviceInfo.runtime).
+STORED_RUNTIMES = {"ort": "onnxruntime", "litert": "litert"}
+
+
+def runtime_identity(device: DeviceInfo | str | None) -> tuple[str, str | None, str]:
+    """(runtime, runtime version, accelerator) of a measurement by ``device``. A bare device key or
+    None (callers from before runtimes were told apart) means ONNX Runtime on the CPU, any version."""
+    if device is None or isinstance(device, str):
+        return "onnxruntime", None, "cpu"
+    return device.runtime or "onnxruntime", device.runtime_version or "", getattr(device, "accelerator", "cpu") or "cpu"
+
+
+def _table_ddl(name: str) -> str:
+    start = _SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {name} (")
+    return _SCHEMA[start:_SCHEMA.index(";", start)].replace(" IF NOT EXISTS", "")
 
 
 def _now() -> str:
@@ -164,9 +192,12 @@ class MeasurementStore:
                 f"'{self.path}' is an SQLite database of another program (tables: {', '.join(sorted(tables))})",
                 "give a file written by `mnas-pred profile-device`, or a new path",
             )
+        self.schema_version = SCHEMA_VERSION
         if tables:
             row = c.execute("SELECT version FROM schema_version WHERE name = ?", (SCHEMA_NAME,)).fetchone()
-            if row is None or row[0] != SCHEMA_VERSION:
+            if row is not None and row[0] in READABLE_VERSIONS:
+                self.schema_version = row[0]
+            else:
                 found = "no version" if row is None else f"schema version {row[0]}"
                 raise MnasPredError(
                     f"'{self.path}' has {found}; this mnas-pred reads schema version {SCHEMA_VERSION}",
@@ -175,6 +206,11 @@ class MeasurementStore:
         if self.read_only:
             self.journal_mode = None
             return
+        if self.schema_version == 1:
+            store_migrations.migrate_1_to_2(c, _table_ddl("measurements"),
+                                            "CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id)",
+                                            SCHEMA_NAME)
+            self.schema_version = 2
         # WAL: readers (the predictor, `measurements`) never block the profiler that writes, and
         # a killed writer leaves a consistent file. synchronous=NORMAL is durable across a
         # process kill (only a power loss could drop the last commits).
@@ -229,6 +265,7 @@ class MeasurementStore:
 
     def _insert(self, device_info, arch, resolution, settings, m) -> tuple[int, bool]:
         num_classes = int(m.num_classes or 1000)
+        runtime, runtime_version, accelerator = runtime_identity(m.device or device_info)
         params, macs = m.params, m.macs  # counted by whoever built the model, not here
         key = settings_key(settings)
         now = _now()
@@ -253,8 +290,9 @@ class MeasurementStore:
                 (arch, resolution, num_classes),
             ).fetchone()[0]
             existing = c.execute(
-                "SELECT id FROM measurements WHERE device_id = ? AND model_id = ? AND settings_key = ?",
-                (device_id, model_id, key),
+                "SELECT id FROM measurements WHERE device_id = ? AND model_id = ? AND settings_key = ? "
+                "AND runtime = ? AND runtime_version = ? AND accelerator = ?",
+                (device_id, model_id, key, runtime, runtime_version, accelerator),
             ).fetchone()
             if existing is not None:
                 c.execute("COMMIT")
@@ -263,12 +301,13 @@ class MeasurementStore:
                 "INSERT INTO measurements (device_id, model_id, settings_key, settings, threads, latency_ms, "
                 "latency_p10_ms, latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms, "
                 "profiled_runs, attempts, samples, bursts, model_sha256, device_metadata, run_metadata, "
-                "measured_at, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "measured_at, duration_s, runtime, runtime_version, accelerator) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (device_id, model_id, key, _json(settings.as_dict()), settings.threads, m.latency_ms,
                  m.latency_p10_ms, m.latency_p90_ms, m.latency_mean_ms, m.latency_min_ms, m.cv, m.spread,
                  m.layer_sum_ms, m.profiled_runs, m.attempts, _json(m.samples_ms), _json(m.bursts),
                  m.model_sha256, _json(m.device.as_dict() if m.device else device_info.as_dict()),
-                 _json(m.metadata), m.measured_at or now, m.duration_s),
+                 _json(m.metadata), m.measured_at or now, m.duration_s, runtime, runtime_version, accelerator),
             )
             mid = int(cur.lastrowid)
             c.executemany(
@@ -282,21 +321,36 @@ class MeasurementStore:
             raise
 
     # ------------------------------------------------------------------ reading
-    def has(self, device_key: str, arch: str, resolution: int, settings: MeasureSettings, *,
+    def has(self, device: DeviceInfo | str, arch: str, resolution: int, settings: MeasureSettings, *,
             num_classes: int = 1000) -> bool:
-        """Whether this device already has a measurement of this model with these settings."""
+        """Whether this device already has a measurement of this model with these settings and the
+        device's runtime, runtime version and accelerator (a bare device key: ONNX Runtime on the CPU)."""
+        key = device if isinstance(device, str) else device.key
+        clause, args = self._identity(device)
         row = self.conn.execute(
             "SELECT 1 FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id "
-            "WHERE d.key = ? AND mo.arch = ? AND mo.resolution = ? AND mo.num_classes = ? AND m.settings_key = ?",
-            (device_key, arch, resolution, num_classes, settings_key(settings)),
+            "WHERE d.key = ? AND mo.arch = ? AND mo.resolution = ? AND mo.num_classes = ? AND m.settings_key = ? "
+            f"AND {clause}",
+            (key, arch, resolution, num_classes, settings_key(settings), *args),
         ).fetchone()
         return row is not None
 
+    def _identity(self, device: DeviceInfo | str | None) -> tuple[str, list]:
+        """The SQL condition selecting measurements of ``device``'s runtime identity (see :func:`runtime_identity`)."""
+        runtime, version, accelerator = runtime_identity(device)
+        columns = store_migrations.IDENTITY_COLUMNS[self.schema_version]
+        clause, args = f"{columns[0]} = ? AND {columns[2]} = ?", [runtime, accelerator]
+        if version is not None:
+            clause, args = clause + f" AND {columns[1]} = ?", args + [version]
+        return clause, args
+
     def measured_archs(self, resolution: int, settings: MeasureSettings, *, num_classes: int = 1000,
-                       device_keys: Iterable[str] = (), device_models: Iterable[tuple[str, str]] = ()) -> set[str]:
+                       device_keys: Iterable[str] = (), device_models: Iterable[tuple[str, str]] = (),
+                       runtime: DeviceInfo | None = None) -> set[str]:
         """Architectures measured with these settings on any of ``device_keys``, or on any device
         of one of ``device_models`` ((kind, hardware model) pairs: phones of the same model
-        share a predictor, so a model measured on one of them is not needed from another)."""
+        share a predictor, so a model measured on one of them is not needed from another), by
+        the runtime identity of ``runtime`` (a DeviceInfo; None: ONNX Runtime on the CPU)."""
         keys, models = list(device_keys), list(device_models)
         if not keys and not models:
             return set()
@@ -308,11 +362,12 @@ class MeasurementStore:
         for kind, model in models:
             conditions.append("(d.kind = ? AND d.model = ?)")
             args += [kind, model]
+        clause, identity_args = self._identity(runtime)
         rows = self.conn.execute(
             "SELECT DISTINCT mo.arch FROM measurements m JOIN devices d ON d.id = m.device_id "
             "JOIN models mo ON mo.id = m.model_id WHERE mo.resolution = ? AND mo.num_classes = ? "
-            f"AND m.settings_key = ? AND ({' OR '.join(conditions)})",
-            args,
+            f"AND m.settings_key = ? AND ({' OR '.join(conditions)}) AND {clause}",
+            args + identity_args,
         ).fetchall()
         return {r[0] for r in rows}
 
@@ -340,14 +395,16 @@ class MeasurementStore:
         import pandas as pd
 
         where, args = ("WHERE d.key = ?", (device,)) if device is not None else ("", ())
-        return pd.read_sql_query(query.format(where=where), self.conn, params=args)
+        runtime = ", ".join(f"{c} AS {n}" for c, n in zip(store_migrations.IDENTITY_COLUMNS[self.schema_version],
+                                                          store_migrations.IDENTITY_NAMES))
+        return pd.read_sql_query(query.format(where=where, runtime=runtime), self.conn, params=args)
 
     def models_frame(self, device: str | None = None) -> pd.DataFrame:
         """One row per measurement: measurement_id, device (key), device_model, device_kind, arch,
         resolution, num_classes, params, macs, threads, latency_ms (median), latency_p10_ms,
         latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms,
         layer_sum_ratio, profiled_runs, attempts, model_sha256, runtime, runtime_version,
-        settings (JSON), measured_at, duration_s."""
+        accelerator (the measurement's runtime identity), settings (JSON), measured_at, duration_s."""
         df = self._frame(_MODELS_QUERY, device)
         df.insert(df.columns.get_loc("layer_sum_ms") + 1, "layer_sum_ratio",
                   (df["layer_sum_ms"] / df["latency_ms"]).where(df["layer_sum_ms"] > 0))

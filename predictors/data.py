@@ -104,10 +104,12 @@ def read_measurements_csv(path: str | Path) -> pd.DataFrame:
 
 
 def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = "store",
-                      device: str | None = None) -> TrainingData:
+                      device: str | None = None, runtime: str | None = None,
+                      accelerator: str | None = None) -> TrainingData:
     """Whole-model and per-layer rows in the measurement store's frame format
     (``MeasurementStore.models_frame()`` / ``.layers_frame()``), joined with each network's
-    layer configuration on the layer name."""
+    layer configuration on the layer name. One device, measured with one runtime on one
+    accelerator (``runtime`` "ort" | "litert" and ``accelerator`` choose when it has several)."""
     if models.empty:
         raise MnasPredError(f"{source} holds no whole-model measurements", "run `mnas-pred profile-device --db FILE` first")
     models = models.copy()
@@ -116,6 +118,7 @@ def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = 
     if "device_model" in models:
         models["device"] = models["device_model"].fillna(models["device_key"]).astype(str)
     models = _select_device(models, device, "device", source, also_matches="device_key")
+    models = _select_runtime(models, runtime, accelerator, source)
     if "num_classes" not in models:
         models["num_classes"] = 1000
     models["num_classes"] = models["num_classes"].fillna(1000).astype(int)
@@ -136,7 +139,8 @@ def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = 
     return TrainingData(normalize_layer_table(table).reset_index(drop=True), models.reset_index(drop=True), [source])
 
 
-def from_store(db: str | Path, device: str | None = None) -> TrainingData:
+def from_store(db: str | Path, device: str | None = None, runtime: str | None = None,
+               accelerator: str | None = None) -> TrainingData:
     """Everything in a measurement store (``mnas_pred.store``) for one device."""
     db = Path(db)
     if not db.is_file():
@@ -147,17 +151,19 @@ def from_store(db: str | Path, device: str | None = None) -> TrainingData:
         layers = store.layers_frame()
     if models is None or len(models) == 0:
         raise MnasPredError(f"database '{db}' holds no measurements", f"run `mnas-pred profile-device --db {db}` first")
-    return from_store_frames(models, layers, source=str(db), device=device)
+    return from_store_frames(models, layers, source=str(db), device=device, runtime=runtime, accelerator=accelerator)
 
 
 def load_training_data(db: str | Path | None = None, measurements: Sequence[str | Path] = (),
-                       device: str | None = None) -> TrainingData:
-    """The store and/or per-layer CSVs, for one device (``device`` picks it when several)."""
+                       device: str | None = None, runtime: str | None = None,
+                       accelerator: str | None = None) -> TrainingData:
+    """The store and/or per-layer CSVs, for one device (``device`` picks it when several) and, in
+    the store, one runtime on one accelerator (``runtime``/``accelerator`` pick them when several)."""
     if db is None and not measurements:
         raise MnasPredError("no training data given", "pass --db FILE and/or --measurements CSV")
     parts = []
     if db is not None:
-        parts.append(from_store(db, device))
+        parts.append(from_store(db, device, runtime, accelerator))
     if measurements:
         parts.append(from_layer_csvs(measurements, device))
     if len(parts) == 1:
@@ -173,6 +179,39 @@ def load_training_data(db: str | Path | None = None, measurements: Sequence[str 
             "pick one with --device NAME, or train on one source",
         )
     return data
+
+
+def _select_runtime(models: pd.DataFrame, runtime: str | None, accelerator: str | None,
+                    source: str) -> pd.DataFrame:
+    """The measurements of one runtime on one accelerator: a predictor learns one runtime's kernels
+    (ONNX Runtime's fused kernels and LiteRT's XNNPACK ones differ by tens of percent on the same
+    network), so mixing them would fit neither. Another runtime's predictor is a start for
+    adaptation (``--init-from``), not training data."""
+    from mnas_pred.store import STORED_RUNTIMES
+
+    if "runtime" not in models:
+        return models
+    # rows from before the accelerator was recorded (or built by a caller without it) are CPU rows
+    models = models.assign(accelerator=models["accelerator"].fillna("cpu") if "accelerator" in models else "cpu")
+    stacks = sorted({f"{r}/{a}" for r, a in zip(models["runtime"], models["accelerator"])})
+    if runtime is not None:
+        if runtime not in STORED_RUNTIMES:
+            raise MnasPredError(f"unknown runtime '{runtime}'", f"use --runtime {' or '.join(STORED_RUNTIMES)}")
+        models = models[models["runtime"] == STORED_RUNTIMES[runtime]]
+    if accelerator is not None:
+        models = models[models["accelerator"] == accelerator]
+    if models.empty:
+        wanted = "/".join(x for x in (runtime, accelerator) if x)
+        raise MnasPredError(f"{source} has no measurements with {wanted} for this device (it has {', '.join(stacks)})",
+                            "choose --runtime and --accelerator among those")
+    left = sorted({f"{r}/{a}" for r, a in zip(models["runtime"], models["accelerator"])})
+    if len(left) > 1:
+        raise MnasPredError(
+            f"{source} holds measurements of one device with several runtimes ({', '.join(left)}); a predictor is "
+            "fitted for one runtime on one accelerator",
+            "choose one with --runtime ort|litert (and --accelerator cpu|gpu); --init-from adapts a predictor "
+            "of the other")
+    return models
 
 
 def _select_device(frame: pd.DataFrame, device: str | None, column: str, source: str,

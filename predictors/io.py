@@ -234,6 +234,27 @@ def check_device(pf: PredictorFile, device: str) -> bool:
     return True
 
 
+def check_runtime(pf: PredictorFile, runtime: str, accelerator: str = "cpu") -> None:
+    """Refuse to use a predictor with a device measured by another runtime or on another accelerator
+    (``runtime`` as the store names it: "onnxruntime" | "litert"): their kernels differ by tens of
+    percent on one network, so the search would re-validate one runtime against another's
+    predictions. A predictor fitted on CSVs records no runtime and is not checked."""
+    from mnas_pred.store import STORED_RUNTIMES
+
+    fitted = pf.device.get("runtime")
+    if not fitted:
+        return
+    have, want = (fitted, pf.device.get("accelerator") or "cpu"), (runtime, accelerator)
+    if have != want:
+        flag = {v: k for k, v in STORED_RUNTIMES.items()}
+        raise MnasPredError(
+            f"predictor '{pf.path}' was fitted on {have[0]}/{have[1]} measurements, but the device re-measures "
+            f"with {want[0]}/{want[1]}",
+            f"give --runtime {flag.get(have[0], have[0])} --accelerator {have[1]}, or fit a predictor on "
+            f"{want[0]} measurements (fit-predictor --runtime {flag.get(want[0], want[0])} --init-from {pf.path} "
+            "adapts this one)")
+
+
 def _json_default(o):
     if isinstance(o, (np.integer,)):
         return int(o)

@@ -29,11 +29,28 @@ def _device_metadata(data: TrainingData) -> dict:
     out = {"name": names[0] if len(names) == 1 else ", ".join(names)}
     if data.has_models:
         m = data.models.iloc[-1]
-        for col in ("device_key", "device_kind", "runtime", "runtime_version", "threads"):
+        for col in ("device_key", "device_kind", "runtime", "runtime_version", "accelerator", "threads"):
             if col in data.models and m.get(col) is not None:
                 out[col.replace("device_", "") if col != "device_key" else "key"] = m[col].item() if hasattr(m[col], "item") else m[col]
         out["model"] = out["name"]
     return out
+
+
+def _check_per_layer(data: TrainingData) -> None:
+    """Whole-model latencies without per-layer times cannot train the predictors (per-layer models
+    with a whole-model calibration): one line naming how to get per-layer times on that runtime."""
+    if not data.layers.empty or not data.has_models:
+        return
+    runtime = str(data.models["runtime"].iloc[-1]) if "runtime" in data.models else "onnxruntime"
+    if runtime == "litert":
+        why = "LiteRT measured through ai-edge-litert, whose Python API has no per-op profiler"
+        fix = ("profile again with --benchmark-model PATH (LiteRT's benchmark_model tool, linux_x86_64 build for this "
+               "CPU, android_arm64 for a phone): it adds per-layer times")
+    else:
+        why = "profiled with --profile-runs 0"
+        fix = "profile again with --profile-runs 10 (the default): it adds per-layer times"
+    raise MnasPredError(f"the training data has end-to-end latencies only ({len(data.models)} networks, {why}); "
+                        "the predictors learn per-layer latencies", fix)
 
 
 def fit_predictor(data: TrainingData, kind: str = "lgbm", space: SearchSpace | None = None, folds: int = DEFAULT_FOLDS,
@@ -42,6 +59,7 @@ def fit_predictor(data: TrainingData, kind: str = "lgbm", space: SearchSpace | N
     """Cross-validate ``kind`` and the baselines on ``data`` (``folds`` ≥ 2; 0 or 1 skips it),
     then fit each on all of it. Returns the predictor file (not yet saved) and the evaluation."""
     space = space or SearchSpace.default()
+    _check_per_layer(data)
     if kind not in PREDICTORS:
         raise MnasPredError(f"unknown predictor kind '{kind}'", f"use one of {', '.join(PREDICTORS)}")
     names = [kind] + [b for b in (baselines if baselines is not None else PREDICTORS) if b != kind]
@@ -65,10 +83,12 @@ def fit_predictor(data: TrainingData, kind: str = "lgbm", space: SearchSpace | N
 
 def fit_predictor_file(out: Path, db: Path | None = None, measurements: Sequence[Path] = (), device: str | None = None,
                        kind: str = "lgbm", report_dir: Path | None = None, init_from: Path | None = None,
-                       folds: int = DEFAULT_FOLDS, space_path: Path | None = None, seed: int = 0) -> dict:
-    """``fit-predictor``: load data, cross-validate, fit, write the file (and the report)."""
+                       folds: int = DEFAULT_FOLDS, space_path: Path | None = None, seed: int = 0,
+                       runtime: str | None = None, accelerator: str | None = None) -> dict:
+    """``fit-predictor``: load data (one device, one runtime on one accelerator), cross-validate,
+    fit, write the file (and the report). ``init_from`` may come from another runtime: adaptation."""
     space = SearchSpace.load(space_path)
-    data = load_training_data(db, measurements, device)
+    data = load_training_data(db, measurements, device, runtime, accelerator)
     other = load_predictor(init_from, space=space) if init_from is not None else None
     pf, evaluation = fit_predictor(data, kind, space, folds, other, seed=seed)
     save_predictor(pf, out)

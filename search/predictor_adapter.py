@@ -64,7 +64,7 @@ def _model_row(r) -> dict:
     return {"measurement_id": r.measurement_id, "device": info.key, "device_model": info.model,
             "device_kind": info.kind, "arch": m.arch, "resolution": m.resolution, "num_classes": m.num_classes,
             "threads": m.settings.threads, "latency_ms": m.latency_ms, "runtime": info.runtime,
-            "runtime_version": info.runtime_version}
+            "runtime_version": info.runtime_version, "accelerator": info.accelerator}
 
 
 def _layer_rows(r) -> list[dict]:
@@ -135,12 +135,13 @@ class PredictorFileModel(LatencyModel):
 
     def check_device(self, device: LatencyMeasurer, allow_other: bool = False, log=None) -> None:
         """Refuse (or, with ``allow_other``, note) a predictor fitted on another device model."""
-        from predictors.io import device_names
+        from predictors.io import check_runtime, device_names
 
         info = device.info
         if info is None:  # a stand-in device (tests): nothing to compare
             return
         self.device_key = info.key
+        check_runtime(self.pf, info.runtime, info.accelerator)  # another runtime: refused, --allow-other-device or not
         names = device_names(self.pf)
         if not names or names & {info.key, info.model}:
             return

@@ -52,6 +52,16 @@ ResolutionOption = Annotated[
 SeedOption = Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same architectures).",
                                                    callback=option_callback("seed"))]
 
+# The runtime a device measures with (mnas_pred.records.DeviceSpec checks the values: one line, exit 2).
+RuntimeOption = Annotated[str, typer.Option(
+    "--runtime", help="ort (ONNX Runtime, default) or litert (LiteRT; needs pip install 'mnas-pred\\[litert]'; "
+                      "converts each network to .tflite, cached).")]
+AcceleratorOption = Annotated[str, typer.Option(
+    "--accelerator", help="cpu (default) or gpu (LiteRT's GPU accelerator on a phone or board).")]
+BenchmarkModelOption = Annotated[Optional[Path], typer.Option(
+    "--benchmark-model", envvar="MNAS_PRED_BENCHMARK_MODEL", dir_okay=False,
+    help="LiteRT's benchmark_model tool for the device (per-layer times; $MNAS_PRED_BENCHMARK_MODEL).")]
+
 
 def print_json(obj: Any) -> None:
     """JSON to stdout, bypassing rich so that nothing is wrapped or highlighted."""

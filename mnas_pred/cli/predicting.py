@@ -17,6 +17,8 @@ MeasurementsOption = Annotated[
     typer.Option("--measurements", help="Per-layer CSV of another tool or phone (columns: README, 'Per-layer CSV files'); repeat for several.", dir_okay=False),
 ]
 DeviceOption = Annotated[Optional[str], typer.Option("--device", help="Use only this device's measurements (name or store key).")]
+RuntimeFilter = Annotated[Optional[str], typer.Option("--runtime", help="Use only measurements of this runtime (ort or litert), when the device has several.")]
+AcceleratorFilter = Annotated[Optional[str], typer.Option("--accelerator", help="Use only measurements on this accelerator (cpu or gpu), when the device has several.")]
 PredictorArgument = Annotated[Path, typer.Argument(help="Predictor file written by fit-predictor.", dir_okay=False, show_default=False)]
 
 
@@ -51,17 +53,20 @@ def fit_predictor(
     folds: Annotated[int, typer.Option("--folds", min=0, help="k-fold cross-validation by network (or by configuration for CSVs); 0 skips it.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and the models.")] = 0,
     space: SpaceOption = None,
+    runtime: RuntimeFilter = None,
+    accelerator: AcceleratorFilter = None,
     json_out: JsonOption = False,
 ) -> None:
     """Fit a latency predictor (and the flops/lut/rf baselines) on measurements, cross-validate
-    it, and write it as one JSON file."""
+    it, and write it as one JSON file. A predictor is for one device, one runtime, one accelerator."""
     from predictors.workflow import fit_predictor_file
 
     if folds == 1:
         raise MnasPredError("--folds 1 cannot hold out anything", "use --folds 0 (no evaluation) or 2 or more")
     if report is not None and folds == 0:
         raise MnasPredError("--report needs the cross-validation that --folds 0 skips", "drop --folds 0 or --report")
-    result = fit_predictor_file(out, db, measurements or [], device, kind, report, init_from, folds, space, seed)
+    result = fit_predictor_file(out, db, measurements or [], device, kind, report, init_from, folds, space, seed,
+                                runtime=runtime, accelerator=accelerator)
     if json_out:
         print_json(result)
         return

@@ -10,7 +10,18 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mnas_pred.cli._app import JsonOption, ResolutionOption, SpaceOption, app, console, err_console, print_json
+from mnas_pred.cli._app import (
+    AcceleratorOption,
+    BenchmarkModelOption,
+    JsonOption,
+    ResolutionOption,
+    RuntimeOption,
+    SpaceOption,
+    app,
+    console,
+    err_console,
+    print_json,
+)
 from mnas_pred.cli._progress import PlainProgress, progress_display
 from mnas_pred.errors import MnasPredError
 from mnas_pred.limits import check_local_threads, option_callback
@@ -32,12 +43,15 @@ def _str(path: Path | None) -> str | None:
 def devices(
     ssh: Annotated[Optional[list[str]], typer.Option("--ssh", help="An ssh host to list (repeat for several).")] = None,
     adb: AdbOption = None,
+    runtime: RuntimeOption = "ort",
+    accelerator: AcceleratorOption = "cpu",
     json_out: JsonOption = False,
 ) -> None:
-    """List usable devices: the local CPU, adb devices with their state, the ssh hosts given."""
+    """List usable devices: the local CPU, adb devices with their state, the ssh hosts given
+    (for measuring with --runtime on --accelerator)."""
     from device_profiler import list_devices
 
-    rows = list_devices(ssh_hosts=ssh or [], adb=_str(adb))
+    rows = list_devices(ssh_hosts=ssh or [], adb=_str(adb), runtime=runtime, accelerator=accelerator)
     if json_out:
         print_json(rows)
         return
@@ -108,6 +122,9 @@ def profile_device(
     adb: AdbOption = None,
     perf_test: PerfTestOption = None,
     ort_lib: OrtLibOption = None,
+    runtime: RuntimeOption = "ort",
+    accelerator: AcceleratorOption = "cpu",
+    benchmark_model: BenchmarkModelOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
@@ -121,10 +138,12 @@ def profile_device(
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
 
+    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model)}
+
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
     if len(serials) > 1 and ssh:
         raise MnasPredError("both --serial and --ssh were given", "choose phones or one board per run")
-    tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib))
+    tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), **runtime_options)
     specs = [DeviceSpec.select(s, ssh, **tools) for s in serials] or [DeviceSpec.select(None, ssh, **tools)]
     if specs[0].kind == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores
@@ -152,6 +171,11 @@ def profile_device(
     _fail_if_incomplete(report.failed, report.total, db)
 
 
+# Why a campaign stored no per-layer times, per runtime (the measurements are end to end only).
+_END_TO_END_ONLY = {"litert": "none, end to end only: LiteRT's Python API (ai-edge-litert) has no per-op profiler; "
+                              "give --benchmark-model PATH (LiteRT's benchmark_model) for per-layer times"}
+
+
 def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, ratios: list[float],
                    drift_every: int, json_out: bool) -> None:
     """The end of a run on one device."""
@@ -162,12 +186,19 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
         "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
         "layer_sum_ratio": _ratio_summary(ratios),
         "drift": report.drift,
+        "runtime": {"runtime": report.device.runtime, "version": report.device.runtime_version,
+                    "accelerator": report.device.accelerator},
     }
+    if report.measured and not ratios and settings.profile_runs > 0:
+        summary["per_layer"] = _END_TO_END_ONLY.get(report.device.runtime, "none: the device gave no profile")
     if json_out:
         print_json(summary)
         return
-    console.print(_counts_line(report, f"on {report.device.key} at {res}x{res}; {total_stored} measurements of "
-                                       f"this device in {db}"))
+    console.print(_counts_line(report, f"on {report.device.key} ({report.device.runtime} "
+                                       f"{report.device.runtime_version}, {report.device.accelerator}) at {res}x{res}; "
+                                       f"{total_stored} measurements of this device in {db}"))
+    if "per_layer" in summary:
+        console.print(f"per-layer times: {summary['per_layer']}", markup=False, highlight=False)
     if len(report.drift) > 1:
         worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
         console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)

@@ -12,7 +12,17 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from mnas_pred.cli._app import CommandInterrupted, JsonOption, SpaceOption, app, console, print_json
+from mnas_pred.cli._app import (
+    AcceleratorOption,
+    BenchmarkModelOption,
+    CommandInterrupted,
+    JsonOption,
+    RuntimeOption,
+    SpaceOption,
+    app,
+    console,
+    print_json,
+)
 from mnas_pred.cli._progress import duration
 from mnas_pred.limits import check_local_threads, option_callback
 
@@ -147,6 +157,9 @@ def search(
     use_predictor: Annotated[Optional[Path], typer.Option("--use-predictor", help="Predictor file (fit-predictor): predicted latency, the device only re-validates. Without it every candidate is measured.", dir_okay=False, rich_help_panel=_LAT)] = None,
     serial: Annotated[Optional[str], typer.Option("--serial", help="Android device serial (default device: this machine's CPU).", rich_help_panel=_LAT)] = None,
     ssh: Annotated[Optional[str], typer.Option("--ssh", help="Linux board as \\[user@]host.", rich_help_panel=_LAT)] = None,
+    runtime: RuntimeOption = "ort",
+    accelerator: AcceleratorOption = "cpu",
+    benchmark_model: BenchmarkModelOption = None,
     db: Annotated[Path, typer.Option("--db", help="Measurement database the device measurements are added to.", dir_okay=False, rich_help_panel=_LAT)] = Path("measurements.db"),
     resolution: Annotated[Optional[int], typer.Option("--resolution", callback=option_callback("resolution"), help="Deployment input size for latency (default: the space's, 224).", rich_help_panel=_LAT)] = None,
     revalidate_every: Annotated[int, typer.Option("--revalidate-every", callback=option_callback("revalidate_every"), help="Re-measure every K controller updates.", rich_help_panel=_LAT)] = 5,
@@ -189,8 +202,10 @@ def search(
     predictor = None
     if use_predictor is not None:
         predictor = ANALYTIC if latency == ANALYTIC else str(use_predictor.resolve())  # resume compares files
-    device = ANALYTIC if latency == ANALYTIC else DeviceSpec.select(serial, ssh)
-    if device == DeviceSpec():
+    device = ANALYTIC if latency == ANALYTIC else DeviceSpec.select(
+        serial, ssh, runtime=runtime, accelerator=accelerator,
+        benchmark_model=str(benchmark_model) if benchmark_model else None)
+    if device != ANALYTIC and device.kind == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores
     if ray_address is None:  # candidates train here (a Ray node's cores are its own)
         check_local_threads(train_threads, "--train-threads")

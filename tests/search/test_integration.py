@@ -102,6 +102,17 @@ def test_predictor_of_another_device_is_refused(profiled, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_predictor_of_another_runtime_is_refused(profiled, tmp_path, capsys):
+    """A predictor fitted on ONNX Runtime measurements does not re-validate against LiteRT (nor the GPU)."""
+    pytest.importorskip("ai_edge_litert", reason="needs the [litert] extra")
+    args = ["search", "--target-ms", "1", "--use-predictor", str(profiled / "p.json"), "--out", str(tmp_path / "o"),
+            "--db", str(tmp_path / "m.db"), "--runtime", "litert", "--allow-other-device", *FAST_MEASURE]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fitted on onnxruntime/cpu measurements" in err and "litert/cpu" in err and "--runtime ort" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_predictor_for_another_search_space_is_refused(profiled, tmp_path, capsys):
     space = tmp_path / "space.toml"
     space.write_text('[choices]\nkernels = [3]\n')

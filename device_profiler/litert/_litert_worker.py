@@ -1,0 +1,88 @@
+"""The worker process of the local LiteRT device: times one ``.tflite`` with ai-edge-litert and exits.
+
+Run as ``python _litert_worker.py`` (by file path: it imports nothing from the project). Like the
+ONNX Runtime worker (``device_profiler/_ort_worker.py``) it answers one JSON request on stdin with
+one JSON line on stdout: pinned to the given cores, fixed threads, warm-up runs, then one wall-time
+and one CPU-time sample per timed run (the protocol corrects preempted runs with the CPU time).
+
+The model runs through LiteRT's CompiledModel API (what the phones' ``benchmark_model`` runs) on the
+CPU accelerator (XNNPACK) with ``CpuOptions(num_threads=T)``; its input is filled once with seeded
+random values. The Python API has no per-op profiler: the answer carries end-to-end times only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def _model(path: str, threads: int):
+    from ai_edge_litert.compiled_model import CompiledModel
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    from ai_edge_litert.options import CpuOptions, Options
+
+    return CompiledModel.from_file(path, options=Options(HardwareAccelerator.CPU, CpuOptions(num_threads=threads)))
+
+
+def _buffers(model):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    inputs, outputs = model.create_input_buffers(0), model.create_output_buffers(0)
+    signature = next(iter(model.get_signature_list()))
+    for buf, detail in zip(inputs, model.get_input_tensor_details(signature).values()):
+        buf.write(rng.standard_normal(detail["shape"]).astype(detail.get("dtype", "float32")))
+    return inputs, outputs
+
+
+def measure(req: dict) -> dict:
+    cpus = req.get("cpus")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
+    if req.get("nice") is not None and hasattr(os, "setpriority"):
+        try:  # best effort, as in the ONNX Runtime worker
+            os.setpriority(os.PRIO_PROCESS, 0, int(req["nice"]))
+        except OSError:
+            pass
+    t0 = time.perf_counter()
+    model = _model(req["model"], int(req["threads"]))
+    inputs, outputs = _buffers(model)
+    load_s = time.perf_counter() - t0
+    run = model.run_by_index
+    for _ in range(int(req["warmup"])):
+        run(0, inputs, outputs)
+    samples, cpu = [], []
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
+    for _ in range(int(req["runs"])):
+        c, a = cpu_clock(), clock()
+        run(0, inputs, outputs)
+        b, d = clock(), cpu_clock()
+        samples.append((b - a) / 1e6)
+        cpu.append((d - c) / 1e6)
+    return {
+        "samples_ms": samples, "cpu_ms": cpu,
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
+        "nice": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
+        "pid": os.getpid(), "load_s": load_s, "fully_accelerated": bool(model.is_fully_accelerated()),
+    }
+
+
+def main() -> int:
+    sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line.strip():  # a standby worker closed without work
+        return 0
+    try:
+        out = measure(json.loads(line))
+    except Exception as e:  # reported to the parent as one line
+        out = {"error": f"{type(e).__name__}: {e}"}
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
