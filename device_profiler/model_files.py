@@ -16,6 +16,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from mnas_pred.threads import torch_threads
+
 # torch.onnx.export keeps exporter state in module globals (opset, export mode), so two threads
 # of one process (several phones profiling at once) must not export at the same time. An export
 # takes 0.2-0.6 s against seconds of measuring, so serializing costs little.
@@ -124,17 +126,10 @@ def export_one_thread(arch, path: Path, resolution: int, num_classes: int) -> by
     """Export with one torch thread: the TorchScript export is mostly Python, and with the
     default thread pool it took up to 2 s instead of 0.2 s whenever the other core was busy.
     The caller's thread count is restored (the search stage trains in the same process)."""
-    import torch
-
     from mnas_pred.export import export_onnx
 
-    with _EXPORT_LOCK:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return export_onnx(arch, path, resolution=resolution, num_classes=num_classes)
-        finally:
-            torch.set_num_threads(before)
+    with _EXPORT_LOCK, torch_threads(1):
+        return export_onnx(arch, path, resolution=resolution, num_classes=num_classes)
 
 
 def sha256_file(path: str | Path) -> str:

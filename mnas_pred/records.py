@@ -59,6 +59,7 @@ class DeviceSpec:
     perf_test: str | None = None  # onnxruntime_perf_test for the phone (pushed once)
     ort_lib: str | None = None  # libonnxruntime.so for the phone (pushed once)
     benchmark_model: str | None = None  # LiteRT's benchmark_model tool for phones and boards
+    gpu_accelerator: str | None = None  # LiteRT's GPU accelerator .so, pushed beside benchmark_model
     cpus: tuple[int, ...] | None = None  # local CPU: the cores the worker runs on
 
     def __post_init__(self):

@@ -15,7 +15,8 @@ import torch
 
 from mnas_pred.arch import parse_arch
 from mnas_pred.files import atomic_write_bytes
-from search.accuracy import ProxyTrainer, torch_threads
+from mnas_pred.threads import torch_threads
+from search.accuracy import ProxyTrainer
 from search.killpoint import kill_point
 from search.pareto import hypervolume, pareto_front
 from search.revalidation import first_rows

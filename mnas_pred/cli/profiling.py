@@ -32,6 +32,10 @@ SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as 
 AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
 PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
 OrtLibOption = Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)]
+GpuAcceleratorOption = Annotated[Optional[Path], typer.Option(
+    "--gpu-accelerator", dir_okay=False,
+    help="With --runtime litert --accelerator gpu: LiteRT's GPU accelerator .so (libLiteRtGpuAccelerator.so), "
+         "pushed beside benchmark_model.")]
 DbOption = Annotated[Path, typer.Option("--db", help="Measurement database (SQLite).", dir_okay=False)]
 
 
@@ -125,6 +129,7 @@ def profile_device(
     runtime: RuntimeOption = "ort",
     accelerator: AcceleratorOption = "cpu",
     benchmark_model: BenchmarkModelOption = None,
+    gpu_accelerator: GpuAcceleratorOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
@@ -137,7 +142,8 @@ def profile_device(
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
 
-    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model)}
+    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model),
+                       "gpu_accelerator": _str(gpu_accelerator)}
 
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
     tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), **runtime_options)

@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+import sys
 
 import pandas as pd
 import pytest
@@ -143,3 +144,11 @@ def test_exports(store, tmp_path, capsys):
         store.export("parquet")
     with pytest.raises(MnasPredError, match="does not exist"):
         store.export("csv", tmp_path / "no" / "such" / "m.csv")
+
+
+def test_parquet_without_pyarrow_names_the_extra(store, tmp_path, monkeypatch):
+    store.add(DEVICE, ARCHS[0], 64, SETTINGS, measurement(ARCHS[0], 1.0))
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # what an install without the extra sees
+    with pytest.raises(MnasPredError, match=r"mnas-pred\[parquet\]"):
+        store.export("parquet", tmp_path / "m.parquet")
+    assert not (tmp_path / "m.parquet").exists()
