@@ -47,6 +47,11 @@ class ModelFiles(abc.ABC):
     def path(self, arch: str) -> Path:
         """The file of ``arch`` (an architecture string), made if need be; blocks until it exists."""
 
+    def sha256(self, path: Path) -> str:
+        """The sha256 of a file :meth:`path` gave (the model's identity in the store); a provider
+        that has the bytes at hand overrides this to spare reading the file again."""
+        return sha256_file(path)
+
     def release(self, arch: str) -> None:  # noqa: B027 - optional hook
         """The caller is done with the file :meth:`path` gave for ``arch``."""
 
@@ -71,6 +76,7 @@ class OnnxFiles(ModelFiles):
         self._tmp = tempfile.TemporaryDirectory(prefix="mnas-pred-model-", dir=workdir)
         self._lock = threading.Lock()
         self._held: dict[str, tuple[Path, int]] = {}  # arch -> (file, callers holding it)
+        self._sha: dict[Path, str] = {}  # file -> sha256 of the bytes exported to it
         self._count = 0
 
     def path(self, arch: str) -> Path:
@@ -81,7 +87,7 @@ class OnnxFiles(ModelFiles):
                 return file
             self._count += 1
             file = Path(self._tmp.name) / f"model-{self._count}.onnx"
-        export_one_thread(arch, file, self.resolution, self.num_classes)
+        sha = hashlib.sha256(export_one_thread(arch, file, self.resolution, self.num_classes)).hexdigest()
         with self._lock:
             if arch in self._held:  # another thread exported it meanwhile: use that one
                 other, users = self._held[arch]
@@ -89,7 +95,13 @@ class OnnxFiles(ModelFiles):
                 file.unlink(missing_ok=True)
                 return other
             self._held[arch] = (file, 1)
+            self._sha[file] = sha
         return file
+
+    def sha256(self, path: Path) -> str:
+        with self._lock:
+            sha = self._sha.get(Path(path))
+        return sha if sha is not None else super().sha256(path)
 
     def release(self, arch: str) -> None:
         with self._lock:
@@ -100,11 +112,13 @@ class OnnxFiles(ModelFiles):
                 self._held[arch] = (file, users - 1)
                 return
             del self._held[arch]
+            self._sha.pop(file, None)
         file.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._lock:
             self._held.clear()
+            self._sha.clear()
         self._tmp.cleanup()
 
 
