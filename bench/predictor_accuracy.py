@@ -102,7 +102,7 @@ def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, m
         "fit_seconds": round(fit_s, 1), "max_cv": max_cv, "n_dropped_by_max_cv": n_dropped, "resolutions": sorted(int(r) for r in models["resolution"].unique()),
         "measurement_cv_median": float(models["cv"].median()) if "cv" in models else None,
         "layer_sum_ratio_median": float((models["layer_sum_ms"] / models["latency_ms"]).median()) if "layer_sum_ms" in models else None,
-        "calibration_lgbm": fitted["lgbm"].calibration_, "drift_correction": drift_correction,
+        "calibration_lgbm": fitted["lgbm"].calibration_.coef, "drift_correction": drift_correction,
         "measurement_quality": data.measurement_quality,
         **ev.as_dict(),
     }

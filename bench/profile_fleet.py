@@ -28,28 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mnas_pred.store import MeasurementStore  # noqa: E402
-from tests.device_profiler.conftest import FAKES, FakeAndroid, _install_script  # noqa: E402
+from tests.device_profiler.conftest import FakeAndroid, install_fake_tools  # noqa: E402
 
 SERIALS = ("BENCH0PHONE1", "BENCH0PHONE2")
 
 
 def fake_phones(home: Path) -> FakeAndroid:
     """Two fake Pixel 7 phones behind one fake adb, as the test fixtures build them."""
-    tools_dir = home / "tools"
-    (tools_dir / "bin").mkdir(parents=True)
-    (tools_dir / "device-bin").mkdir()
-    tools = {
-        "adb": _install_script(FAKES / "adb", tools_dir / "bin" / "adb"),
-        "perf_test": _install_script(FAKES / "onnxruntime_perf_test", tools_dir / "onnxruntime_perf_test"),
-        "getprop": _install_script(FAKES / "getprop", tools_dir / "device-bin" / "getprop"),
-        "taskset": _install_script(FAKES / "taskset", tools_dir / "device-bin" / "taskset"),
-    }
-    lib = tools_dir / "libonnxruntime.so"
-    lib.write_bytes(b"\x7fELF fake libonnxruntime.so for the benchmark\n" * 64)
-    tools["ort_lib"] = lib
     state = home / "adb-home"
     (state / "roots").mkdir(parents=True)
-    fa = FakeAndroid(home=state, tools=tools)
+    fa = FakeAndroid(home=state, tools=install_fake_tools(home / "tools"))
     for serial in SERIALS:
         fa.add_device(serial)
     return fa

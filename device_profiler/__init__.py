@@ -59,10 +59,21 @@ def open_device(
         from device_profiler.litert.local import open_local
 
         return open_local(spec)
+    if spec.kind == "adb" and spec.runtime == "litert":
+        from device_profiler.litert.adb import LiteRtAdbDevice
+
+        return LiteRtAdbDevice(spec.address, adb=spec.adb, benchmark_model=spec.benchmark_model,
+                               accelerator=spec.accelerator, gpu_accelerator=spec.gpu_accelerator)
     if spec.kind == "adb":
         from device_profiler.adb import AdbDevice
 
         return AdbDevice(spec.address, adb=spec.adb, perf_test=spec.perf_test, ort_lib=spec.ort_lib)
+    if spec.kind == "ssh" and spec.runtime == "litert":
+        from device_profiler.litert.ssh import LiteRtSshDevice
+
+        if spec.accelerator != "cpu":
+            raise DeviceError("--accelerator gpu is not supported on ssh boards yet", "use --accelerator cpu")
+        return LiteRtSshDevice(spec.address, benchmark_model=spec.benchmark_model)
     if spec.kind == "ssh":
         from device_profiler.ssh import SshDevice
 
@@ -91,6 +102,7 @@ def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = 
         rows[0].update(state="unavailable", note="ONNX Runtime here measures on the CPU only")
     from device_profiler.adb_binary import locate_adb
     from device_profiler.adb_transport import list_adb_devices
+    from device_profiler.phone_runners import phone_runner_files, runner_note
     from device_profiler.ssh import list_ssh_hosts
 
     try:
@@ -99,8 +111,12 @@ def list_devices(ssh_hosts: list[str] | tuple[str, ...] = (), adb: str | None = 
         phones = list_adb_devices(adb=exe)
         for d in phones:
             serial = d.get("serial", "")
-            rows.append({"kind": "adb", "id": serial, "state": d.get("state", ""), "model": d.get("model", ""),
-                         "key": f"adb:{serial}", "note": d.get("note", ""), **where})
+            row = {"kind": "adb", "id": serial, "state": d.get("state", ""), "model": d.get("model", ""),
+                   "key": f"adb:{serial}", "note": d.get("note", ""), **where}
+            files = phone_runner_files(exe, serial) if d.get("usable") else None
+            if files is not None:  # which runtime's tools the phone already holds
+                row["runner_files"], row["note"] = files, runner_note(files)
+            rows.append(row)
         if not phones:
             rows.append({"kind": "adb", "id": "", "state": "no phones attached", "model": "", "key": "",
                          "note": "connect a phone by USB with USB debugging on (Settings > Developer options) "

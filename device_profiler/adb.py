@@ -58,15 +58,11 @@ class AdbDevice(AdbPhone):
         perf_test: str | None = None,
         ort_lib: str | None = None,
         remote_dir: str = DEFAULT_REMOTE_DIR,
-        cool_down_c: float = 45.0,
-        cool_down_timeout_s: float = 300.0,
-        cool_down_poll_s: float = 5.0,
         burst_runs: int = 10,
-        command_timeout_s: float = 600.0,
         runtime_version: str = "",
+        **phone_options,  # AdbPhone's: cool_down_c, cool_down_timeout_s, cool_down_poll_s, command_timeout_s
     ):
-        super().__init__(serial, adb, remote_dir, cool_down_c, cool_down_timeout_s, cool_down_poll_s,
-                         command_timeout_s)
+        super().__init__(serial, adb, remote_dir, **phone_options)
         self.perf_test = Path(perf_test) if perf_test else None
         self.ort_lib = Path(ort_lib) if ort_lib else None
         for p, flag in ((self.perf_test, "--perf-test"), (self.ort_lib, "--ort-lib")):

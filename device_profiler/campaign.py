@@ -212,9 +212,8 @@ class _Collector:
     def __call__(self, msg) -> None:
         r = self.report
         if isinstance(msg, _Measured):
-            mid, new = self.store.insert(self.by_key[msg.key], msg.arch, self.resolution, self.settings,
+            _mid, new = self.store.insert(self.by_key[msg.key], msg.arch, self.resolution, self.settings,
                                          msg.measurement)
-            r.measurement_ids.append(mid)
             if new:
                 r.measured += 1
             else:  # another process profiling into the same database stored it meanwhile
@@ -248,7 +247,6 @@ def profile(
     max_consecutive_failures: int = 3,
     drift_reference: str = DEFAULT_REFERENCE,
     drift_every: int = 0,
-    workdir: str | None = None,
 ) -> CampaignReport:
     """Measure every architecture that ``store`` (a :class:`mnas_pred.store.MeasurementStore`)
     does not hold yet for ``devices`` (one device, or several sharing the work), committing
@@ -285,7 +283,7 @@ def profile(
             collect.skipped(arch)
         else:
             pending.append((index, arch))
-    with open_model_files(devices[0].model_format, resolution, num_classes, workdir) as files:
+    with open_model_files(devices[0].model_format, resolution, num_classes) as files:
         if pending:  # the reference first: it is measured before the first model
             files.prefetch(([drift_reference] if drift_every > 0 else []) + [a for _i, a in pending])
         _run(devices, report, collect, files, pending, settings=settings, resolution=resolution,
@@ -321,6 +319,17 @@ def _run(devices: list[Device], report: CampaignReport, collect: _Collector, fil
             except queue.Empty:
                 continue
             collect(msg)
+    except KeyboardInterrupt:
+        # What the workers finished before Ctrl-C may still be on the queue: commit it first.
+        work.stop()
+        while True:
+            try:
+                msg = out.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(msg, _Measured):
+                collect(msg)
+        raise
     finally:
         # On Ctrl-C (or a store error) the workers stop after the model in flight; that model
         # is lost, everything committed stays.

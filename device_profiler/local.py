@@ -27,7 +27,9 @@ from device_profiler import noise, trace
 from device_profiler._base import Device
 from device_profiler.stats import MIN_ON_CPU, effective_samples
 from mnas_pred.errors import DeviceError
+from mnas_pred.limits import check_local_threads
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
+from mnas_pred.threads import allowed_cpus
 
 WORKER = Path(__file__).with_name("_ort_worker.py")
 STEAL_REMEASURES = 1
@@ -46,12 +48,6 @@ def cpu_model() -> str:
         if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown-cpu"
-
-
-def allowed_cpus() -> list[int]:
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
 
 
 def cpu_properties(cpus: list[int]) -> dict:
@@ -160,9 +156,7 @@ class LocalDevice(Device):
                 raise DeviceError(f"cannot pin to cores {bad}: this process may only use {allowed}",
                                   "choose cores from that list")
             return self.cpus
-        if threads > len(allowed):  # more threads than cores: every one of them slows down
-            raise DeviceError(f"{threads} threads but this process may only use {len(allowed)} CPUs here",
-                              f"give --threads from 1 to {len(allowed)}")
+        check_local_threads(threads)  # the cap the CLI checks before any file is touched
         return allowed[-threads:]
 
     def info(self) -> DeviceInfo:

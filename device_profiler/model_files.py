@@ -16,6 +16,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from mnas_pred.threads import torch_threads
+
 # torch.onnx.export keeps exporter state in module globals (opset, export mode), so two threads
 # of one process (several phones profiling at once) must not export at the same time. An export
 # takes 0.2-0.6 s against seconds of measuring, so serializing costs little.
@@ -45,6 +47,11 @@ class ModelFiles(abc.ABC):
     def path(self, arch: str) -> Path:
         """The file of ``arch`` (an architecture string), made if need be; blocks until it exists."""
 
+    def sha256(self, path: Path) -> str:
+        """The sha256 of a file :meth:`path` gave (the model's identity in the store); a provider
+        that has the bytes at hand overrides this to spare reading the file again."""
+        return sha256_file(path)
+
     def release(self, arch: str) -> None:  # noqa: B027 - optional hook
         """The caller is done with the file :meth:`path` gave for ``arch``."""
 
@@ -69,6 +76,7 @@ class OnnxFiles(ModelFiles):
         self._tmp = tempfile.TemporaryDirectory(prefix="mnas-pred-model-", dir=workdir)
         self._lock = threading.Lock()
         self._held: dict[str, tuple[Path, int]] = {}  # arch -> (file, callers holding it)
+        self._sha: dict[Path, str] = {}  # file -> sha256 of the bytes exported to it
         self._count = 0
 
     def path(self, arch: str) -> Path:
@@ -79,7 +87,7 @@ class OnnxFiles(ModelFiles):
                 return file
             self._count += 1
             file = Path(self._tmp.name) / f"model-{self._count}.onnx"
-        export_one_thread(arch, file, self.resolution, self.num_classes)
+        sha = hashlib.sha256(export_one_thread(arch, file, self.resolution, self.num_classes)).hexdigest()
         with self._lock:
             if arch in self._held:  # another thread exported it meanwhile: use that one
                 other, users = self._held[arch]
@@ -87,7 +95,13 @@ class OnnxFiles(ModelFiles):
                 file.unlink(missing_ok=True)
                 return other
             self._held[arch] = (file, 1)
+            self._sha[file] = sha
         return file
+
+    def sha256(self, path: Path) -> str:
+        with self._lock:
+            sha = self._sha.get(Path(path))
+        return sha if sha is not None else super().sha256(path)
 
     def release(self, arch: str) -> None:
         with self._lock:
@@ -98,11 +112,13 @@ class OnnxFiles(ModelFiles):
                 self._held[arch] = (file, users - 1)
                 return
             del self._held[arch]
+            self._sha.pop(file, None)
         file.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._lock:
             self._held.clear()
+            self._sha.clear()
         self._tmp.cleanup()
 
 
@@ -110,17 +126,10 @@ def export_one_thread(arch, path: Path, resolution: int, num_classes: int) -> by
     """Export with one torch thread: the TorchScript export is mostly Python, and with the
     default thread pool it took up to 2 s instead of 0.2 s whenever the other core was busy.
     The caller's thread count is restored (the search stage trains in the same process)."""
-    import torch
-
     from mnas_pred.export import export_onnx
 
-    with _EXPORT_LOCK:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return export_onnx(arch, path, resolution=resolution, num_classes=num_classes)
-        finally:
-            torch.set_num_threads(before)
+    with _EXPORT_LOCK, torch_threads(1):
+        return export_onnx(arch, path, resolution=resolution, num_classes=num_classes)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -43,7 +43,7 @@ import numpy as np
 from device_profiler import trace
 from device_profiler._base import Device
 from device_profiler.formats import open_model_files
-from device_profiler.model_files import ModelFiles, sha256_file
+from device_profiler.model_files import ModelFiles
 from device_profiler.stats import (
     BURST_SIZE,
     MAX_ATTEMPTS,
@@ -155,7 +155,6 @@ def measure_arch(
     *,
     num_classes: int = 1000,
     device_info: DeviceInfo | None = None,
-    workdir: str | Path | None = None,
     files: ModelFiles | None = None,
 ) -> Measurement:
     """Build an architecture (random weights), get its model file in the device's format
@@ -167,7 +166,7 @@ def measure_arch(
     settings = settings or MeasureSettings()
     arch_str = parse_arch(arch).to_string()
     if files is None:
-        with open_model_files(device.model_format, resolution, num_classes, workdir) as own:
+        with open_model_files(device.model_format, resolution, num_classes) as own:
             return measure_arch(device, arch_str, resolution, settings, num_classes=num_classes,
                                 device_info=device_info, files=own)
     t0 = time.perf_counter()
@@ -177,7 +176,7 @@ def measure_arch(
         layers = arch_layers(arch_str, resolution, num_classes)
         m = measure_model(
             device, path, settings, [lay.name for lay in layers],
-            arch=arch_str, resolution=resolution, num_classes=num_classes, model_sha256=sha256_file(path),
+            arch=arch_str, resolution=resolution, num_classes=num_classes, model_sha256=files.sha256(path),
             device_info=device_info,
         )
     finally:
@@ -186,9 +185,3 @@ def measure_arch(
     m.metadata["export_s"] = round(export_s, 4)  # the wait for the model file (an export, or a conversion)
     m.duration_s = time.perf_counter() - t0
     return m
-
-
-def sample_archs(space, n: int, seed: int = 0) -> list:
-    """``n`` architectures drawn uniformly from ``space``; the first ``k`` are the same for every
-    ``n >= k`` (see :meth:`mnas_pred.space.SearchSpace.sample_tokens`)."""
-    return space.sample(n, seed)

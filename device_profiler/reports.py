@@ -4,7 +4,6 @@ one-line error that stops a run."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from mnas_pred.errors import DeviceError
@@ -35,12 +34,6 @@ class DeviceReport:
     drift: list[dict] = field(default_factory=list)  # DriftCheck.history
     seconds_busy: float = 0.0
 
-    def as_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["key"] = self.device.key
-        d["model"] = self.device.model
-        return d
-
 
 @dataclass
 class CampaignReport:
@@ -49,7 +42,6 @@ class CampaignReport:
     measured: int = 0
     skipped: int = 0
     failed: list[dict] = field(default_factory=list)  # {"arch", "error"}: failed on every device left
-    measurement_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -65,13 +57,6 @@ class CampaignReport:
     @property
     def models_per_hour(self) -> float:
         return 3600.0 * self.measured / self.seconds if self.seconds > 0 and self.measured else 0.0
-
-    def as_dict(self) -> dict:
-        return {
-            "devices": [d.as_dict() for d in self.devices], "total": self.total, "measured": self.measured,
-            "skipped": self.skipped, "failed": self.failed, "measurement_ids": self.measurement_ids,
-            "seconds": self.seconds, "models_per_hour": self.models_per_hour,
-        }
 
 
 def stopped_error(error: DeviceError, total: int, measured: int, skipped: int, failed: int) -> DeviceError:

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from mnas_pred.errors import MnasPredError
+from mnas_pred.threads import allowed_cpus
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,6 @@ class Bound:
         if not inside or (isinstance(value, float) and not math.isfinite(value)):
             span = f"from {self.low:,} to {self.high:,}" if self.high is not None else f"of at least {self.low:,}"
             raise MnasPredError(f"{name} {value:,} is out of range ({self.why})", f"give a value {span}")
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 MAX_RESOLUTION = 4096
@@ -93,7 +86,7 @@ def check(**values) -> None:
 def check_local_threads(threads: int, option: str = "--threads") -> None:
     """Threads of work on this machine: at most the CPUs this process may use."""
     BOUNDS["threads"].check(threads, option)
-    cpus = cpu_count()
+    cpus = len(allowed_cpus())
     if threads > cpus:
         raise MnasPredError(f"{option} {threads} is more than the {cpus} CPUs this process may use here "
                             "(more threads than cores slows every one of them down)",

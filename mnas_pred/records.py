@@ -47,7 +47,9 @@ class DeviceSpec:
     """Which device to open, as a value (``device_profiler.open_device(spec)``): the kind of
     target, its address (adb serial or ssh ``user@host``; None for the local CPU), the runtime
     and accelerator to time models with, and the tools that selecting it needs. Its text form
-    is the device key the store and the search use (``local``, ``adb:SERIAL``, ``ssh:HOST``)."""
+    (``local``, ``adb:SERIAL``, ``ssh:HOST``) names the device as ``mnas-pred devices`` and older results
+    folders did; the store keys measurements by the opened device's ``DeviceInfo.key`` (the
+    same for adb and ssh, ``local:<host>:<cpu>`` for this machine)."""
 
     kind: Literal["local", "adb", "ssh"] = "local"
     address: str | None = None
@@ -57,6 +59,7 @@ class DeviceSpec:
     perf_test: str | None = None  # onnxruntime_perf_test for the phone (pushed once)
     ort_lib: str | None = None  # libonnxruntime.so for the phone (pushed once)
     benchmark_model: str | None = None  # LiteRT's benchmark_model tool for phones and boards
+    gpu_accelerator: str | None = None  # LiteRT's GPU accelerator .so, pushed beside benchmark_model
     cpus: tuple[int, ...] | None = None  # local CPU: the cores the worker runs on
 
     def __post_init__(self):
@@ -96,14 +99,6 @@ class DeviceSpec:
             return cls(kind, address, **options)
         raise MnasPredError(f"device '{text}' is not one of local, adb:SERIAL, ssh:HOST",
                             "name a device as `mnas-pred devices` lists it")
-
-    @property
-    def serial(self) -> str | None:
-        return self.address if self.kind == "adb" else None
-
-    @property
-    def ssh(self) -> str | None:
-        return self.address if self.kind == "ssh" else None
 
     def __str__(self) -> str:
         return self.kind if self.kind == "local" else f"{self.kind}:{self.address}"

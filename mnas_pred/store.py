@@ -43,74 +43,10 @@ from mnas_pred import sqlite_files, store_migrations
 from mnas_pred.errors import MnasPredError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 from mnas_pred.store_export import check_export, write_records
+from mnas_pred.store_schema import READABLE_VERSIONS, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION, table_ddl
 
 if TYPE_CHECKING:
     import pandas as pd
-
-SCHEMA_NAME = "mnas-pred-measurements"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # schema 1 is upgraded on a writable open, read as it is on a read-only one
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    model TEXT NOT NULL,
-    runtime TEXT NOT NULL,
-    runtime_version TEXT NOT NULL,
-    properties TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS models (
-    id INTEGER PRIMARY KEY,
-    arch TEXT NOT NULL,
-    resolution INTEGER NOT NULL,
-    num_classes INTEGER NOT NULL,
-    params INTEGER,
-    macs INTEGER,
-    UNIQUE (arch, resolution, num_classes)
-);
-CREATE TABLE IF NOT EXISTS measurements (
-    id INTEGER PRIMARY KEY,
-    device_id INTEGER NOT NULL REFERENCES devices(id),
-    model_id INTEGER NOT NULL REFERENCES models(id),
-    settings_key TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    threads INTEGER NOT NULL,
-    latency_ms REAL NOT NULL,
-    latency_p10_ms REAL NOT NULL,
-    latency_p90_ms REAL NOT NULL,
-    latency_mean_ms REAL NOT NULL,
-    latency_min_ms REAL NOT NULL,
-    cv REAL NOT NULL,
-    spread REAL NOT NULL,
-    layer_sum_ms REAL NOT NULL,
-    profiled_runs INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    samples TEXT NOT NULL,
-    bursts TEXT NOT NULL,
-    model_sha256 TEXT NOT NULL,
-    device_metadata TEXT NOT NULL,
-    run_metadata TEXT NOT NULL,
-    measured_at TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    runtime TEXT NOT NULL DEFAULT 'onnxruntime',
-    runtime_version TEXT NOT NULL DEFAULT '',
-    accelerator TEXT NOT NULL DEFAULT 'cpu',
-    UNIQUE (device_id, model_id, settings_key, runtime, runtime_version, accelerator)
-);
-CREATE TABLE IF NOT EXISTS layer_timings (
-    measurement_id INTEGER NOT NULL REFERENCES measurements(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    latency_ms REAL NOT NULL,
-    PRIMARY KEY (measurement_id, name)
-);
-CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id);
-"""
 
 _MODELS_QUERY = """
 SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind AS device_kind,
@@ -156,11 +92,6 @@ def runtime_identity(device: DeviceInfo | str | None) -> tuple[str, str | None, 
     if device is None or isinstance(device, str):
         return "onnxruntime", None, "cpu"
     return device.runtime or "onnxruntime", device.runtime_version or "", getattr(device, "accelerator", "cpu") or "cpu"
-
-
-def _table_ddl(name: str) -> str:
-    start = _SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {name} (")
-    return _SCHEMA[start:_SCHEMA.index(";", start)].replace(" IF NOT EXISTS", "")
 
 
 def _now() -> str:
@@ -216,7 +147,7 @@ class MeasurementStore:
             self.journal_mode = None
             return
         if self.schema_version == 1:
-            store_migrations.migrate_1_to_2(c, _table_ddl("measurements"),
+            store_migrations.migrate_1_to_2(c, table_ddl("measurements"),
                                             "CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id)",
                                             SCHEMA_NAME)
             self.schema_version = 2
@@ -231,7 +162,7 @@ class MeasurementStore:
         if not tables:
             c.execute("BEGIN IMMEDIATE")
             try:
-                for stmt in _SCHEMA.split(";"):
+                for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         c.execute(stmt)
                 c.execute("INSERT OR IGNORE INTO schema_version VALUES (?, ?)", (SCHEMA_NAME, SCHEMA_VERSION))
@@ -273,7 +204,9 @@ class MeasurementStore:
             raise sqlite_files.user_error(e, self.path, f"store the measurement of {arch[:40]}", kept) from None
 
     def _insert(self, device_info, arch, resolution, settings, m) -> tuple[int, bool]:
-        num_classes = int(m.num_classes or 1000)
+        num_classes = int(m.num_classes)
+        if num_classes < 1:
+            raise ValueError(f"measurement of {arch[:40]} has num_classes={m.num_classes}; it must be >= 1")
         runtime, runtime_version, accelerator = runtime_identity(m.device or device_info)
         params, macs = m.params, m.macs  # counted by whoever built the model, not here
         key = settings_key(settings)
@@ -291,7 +224,10 @@ class MeasurementStore:
             )
             device_id = c.execute("SELECT id FROM devices WHERE key = ?", (device_info.key,)).fetchone()[0]
             c.execute(
-                "INSERT OR IGNORE INTO models (arch, resolution, num_classes, params, macs) VALUES (?, ?, ?, ?, ?)",
+                # counts missing from the first record of a model are filled by a later one that has them
+                "INSERT INTO models (arch, resolution, num_classes, params, macs) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(arch, resolution, num_classes) DO UPDATE SET "
+                "params = COALESCE(models.params, excluded.params), macs = COALESCE(models.macs, excluded.macs)",
                 (arch, resolution, num_classes, params, macs),
             )
             model_id = c.execute(
@@ -400,36 +336,41 @@ class MeasurementStore:
             d["properties"] = json.loads(d["properties"])
         return out
 
-    def _frame(self, query: str, device: str | None) -> pd.DataFrame:
+    def _frame(self, query: str, device: str | None, after_id: int | None = None) -> pd.DataFrame:
         import pandas as pd
 
-        where, args = ("WHERE d.key = ?", (device,)) if device is not None else ("", ())
+        conditions = {"d.key = ?": device, "m.id > ?": after_id}
+        args = tuple(v for v in conditions.values() if v is not None)
+        where = " AND ".join(c for c, v in conditions.items() if v is not None)
+        where = f"WHERE {where}" if where else ""
         runtime = ", ".join(f"{c} AS {n}" for c, n in zip(store_migrations.IDENTITY_COLUMNS[self.schema_version],
                                                           store_migrations.IDENTITY_NAMES))
         return pd.read_sql_query(query.format(where=where, runtime=runtime), self.conn, params=args)
 
-    def models_frame(self, device: str | None = None) -> pd.DataFrame:
+    def models_frame(self, device: str | None = None, after_id: int | None = None) -> pd.DataFrame:
         """One row per measurement: measurement_id, device (key), device_model, device_kind, arch,
         resolution, num_classes, params, macs, threads, latency_ms (median), latency_p10_ms,
         latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms,
         layer_sum_ratio, profiled_runs, attempts, model_sha256, runtime, runtime_version,
         accelerator (the measurement's runtime identity), settings (JSON), measured_at, duration_s;
         the drift correction beside the raw median (``latency_corrected_ms``, ``drift_factor``,
-        ``drift_flag``: :mod:`mnas_pred.drift_correction`) and what it was computed from
+        ``drift_flag``: :mod:`mnas_pred.drift_correction`; computed over the rows read, so an
+        ``after_id`` read corrects the new rows among themselves) and what it was computed from
         (``drift_*``), and the CPU steal share and load average during the measurement with what
-        was off, if anything (``steal``, ``load1``, ``machine_noisy``; local device)."""
+        was off, if anything (``steal``, ``load1``, ``machine_noisy``; local device).
+        ``after_id``: only the measurements stored after that one (the rows a reader has not seen)."""
         from mnas_pred.drift_correction import add_drift_correction
 
-        df = add_drift_correction(self._frame(_MODELS_QUERY, device))
+        df = add_drift_correction(self._frame(_MODELS_QUERY, device, after_id))
         df.insert(df.columns.get_loc("layer_sum_ms") + 1, "layer_sum_ratio",
                   (df["layer_sum_ms"] / df["latency_ms"]).where(df["layer_sum_ms"] > 0))
         return df
 
-    def layers_frame(self, device: str | None = None) -> pd.DataFrame:
+    def layers_frame(self, device: str | None = None, after_id: int | None = None) -> pd.DataFrame:
         """One row per layer per measurement: measurement_id, device, arch, resolution, position,
         name (stem, blockB_layerL, head, or ``between_layers`` for layout conversions at a layer
         boundary; ``other`` in stores written before it), latency_ms."""
-        return self._frame(_LAYERS_QUERY, device)
+        return self._frame(_LAYERS_QUERY, device, after_id)
 
     def samples(self, measurement_id: int) -> dict:
         """The stored samples and bursts of one measurement."""

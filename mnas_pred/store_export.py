@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from mnas_pred.compat import require
 from mnas_pred.errors import MnasPredError
 
 if TYPE_CHECKING:
@@ -40,10 +41,8 @@ def write_records(records: list[dict], fmt: str, out: str | Path | None,
     if fmt == "parquet":
         import pandas as pd
 
-        try:
-            pd.DataFrame.from_records(records).to_parquet(out, index=False)
-        except ImportError:
-            raise MnasPredError("writing parquet needs pyarrow", "pip install 'mnas-pred[parquet]'") from None
+        require("pyarrow")  # pandas writes parquet through it
+        pd.DataFrame.from_records(records).to_parquet(out, engine="pyarrow", index=False)
         return len(records)
     stream: IO[str]
     with (open(out, "w", newline="") if out is not None else _stdout()) as stream:

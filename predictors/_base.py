@@ -6,11 +6,10 @@ levels, matching design.md §6:
 
 * a *layer model* (:meth:`_fit_layers`, :meth:`predict_layer_members`): latency of one layer
   from its configuration, any layer table (profiled layers, external CSVs, query layers);
-* a *model-level calibration*, linear in the sum of a network's per-layer predictions (and,
-  for some predictors, its layer count), fitted on whole-model measurements. It absorbs what
-  per-layer times miss (framework overhead, layout conversions, cache effects). Being linear,
-  it keeps a network's latency a *sum over layers*, which is what makes the lookup table of
-  :mod:`predictors.lookup` exact.
+* a *model-level calibration* (:class:`predictors.calibration.Calibration`, in ``calibration_``),
+  linear in the sum of a network's per-layer predictions (and, for some predictors, its layer
+  count), fitted on whole-model measurements. Being linear, it keeps a network's latency a *sum
+  over layers*, which is what makes the lookup table of :mod:`predictors.lookup` exact.
 
 A predictor trained on per-layer data only (external CSVs) has the identity calibration: a
 network's latency is the plain sum of its layers.
@@ -23,9 +22,7 @@ between members feeds :meth:`predict_interval`.
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -34,14 +31,7 @@ from scipy.stats import norm
 from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.errors import MnasPredError
 from mnas_pred.features import layers_frame
-
-#: Calibration inputs a predictor may use, in this order: sum of layer predictions, layer count.
-CALIBRATION_INPUTS = ("sum", "n_layers")
-#: Fewer whole-model measurements than this: the calibration is one scale factor.
-MIN_MODELS_FOR_LINEAR_CALIBRATION = 8
-#: Folds of the cross-fitted calibration (see :meth:`LatencyPredictor._calibration_sums`).
-CALIBRATION_FOLDS = 5
-TINY_MS = 1e-6
+from predictors.calibration import TINY_MS, Calibration, fit_calibration
 
 
 class LatencyPredictor:
@@ -52,7 +42,7 @@ class LatencyPredictor:
     """
 
     kind: str = ""
-    #: Which of :data:`CALIBRATION_INPUTS` the model-level calibration uses; ``()`` = plain sum.
+    #: Which of :data:`predictors.calibration.CALIBRATION_INPUTS` the calibration uses; ``()`` = plain sum.
     calibration_inputs: tuple[str, ...] = ("sum", "n_layers")
     #: Whether :meth:`fit` can start from another device's predictor of the same kind.
     supports_init_from: bool = False
@@ -94,92 +84,14 @@ class LatencyPredictor:
                 )
         y = data.layers["latency_ms"].to_numpy(np.float64)
         self._fit_layers(data.layers, y, init_from)
-        self._fit_calibration(data.models, init_from, self._calibration_sums(data, init_from))
+        self.calibration_ = Calibration(())  # the plain sum while the calibration's inputs are computed
+        self.calibration_ = fit_calibration(self, data, init_from)
         self.n_train_layers_ = len(data.layers)
         self.n_train_models_ = len(data.models)
         return self
 
     def _fit_layers(self, table: pd.DataFrame, latency_ms: np.ndarray, init_from: LatencyPredictor | None) -> None:
         raise NotImplementedError
-
-    def _calibration_sums(self, data, init_from: LatencyPredictor | None):
-        """Out-of-fold ``(sums, counts)`` of the whole-model measurements for the calibration.
-
-        The calibration maps a network's summed layer predictions to its measured latency. Fitted
-        on sums from the layer model that was trained on these very networks' layers, it would
-        learn the in-sample relation (layer errors near zero) and under-correct, and its residual
-        spread would understate the error on new networks. So the networks are split into
-        :data:`CALIBRATION_FOLDS` folds by model key, and each fold's sums come from a layer model
-        fitted without that fold's networks (layers of external CSVs, which belong to no network,
-        are always used). The predictor's own layer model is still fitted on everything. Returns
-        ``None`` (in-sample sums) when there are too few networks to cross-fit."""
-        models = data.models
-        if models is None or models.empty or not self.calibration_inputs or "model_key" not in models:
-            return None
-        keys = models["model_key"].astype(str).to_numpy()
-        distinct = np.unique(keys)
-        k = min(CALIBRATION_FOLDS, len(distinct))
-        if k < 2:
-            return None
-        order = np.random.default_rng(0).permutation(len(distinct))
-        fold_of = np.empty(len(distinct), dtype=np.int64)
-        fold_of[order] = np.arange(len(distinct)) % k
-        layer_keys = data.layers["model_key"].astype(str).to_numpy() if "model_key" in data.layers else np.full(len(data.layers), "")
-        y = data.layers["latency_ms"].to_numpy(np.float64)
-        sums, counts = np.zeros(len(models)), np.zeros(len(models))
-        ncls = models["num_classes"] if "num_classes" in models else None
-        folds = [(np.flatnonzero(np.isin(keys, distinct[fold_of == f])), ~np.isin(layer_keys, distinct[fold_of == f])) for f in range(k)]
-        if not all(train.any() for _, train in folds):
-            return None
-
-        def fold_sums(rows, train):
-            clone = type(self)(**self.get_params())
-            clone._fit_layers(data.layers[train].reset_index(drop=True), y[train], init_from)
-            clone.calibration_ = {"sum": 1.0, "n_layers": 0.0, "intercept": 0.0}
-            return clone.layer_sums(models["arch"].iloc[rows], models["resolution"].iloc[rows], None if ncls is None else ncls.iloc[rows])
-
-        # The folds are independent fits (LightGBM trains outside the GIL): two at a time.
-        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            results = list(pool.map(lambda fold: fold_sums(*fold), folds))
-        for (rows, _), (s, c) in zip(folds, results):
-            sums[rows], counts[rows] = s, c
-        return sums, counts
-
-    def _fit_calibration(self, models: pd.DataFrame, init_from: LatencyPredictor | None, sums_counts=None) -> None:
-        """Fit the calibration on ``models``; ``sums_counts``: their (out-of-fold) layer sums and
-        counts, or ``None`` for this predictor's own (in-sample) sums."""
-        coef = {"sum": 1.0, "n_layers": 0.0, "intercept": 0.0}
-        self.model_log_residual_std_ = 0.0
-        self.calibration_ = dict(coef)  # the plain sum while the calibration's inputs are computed
-        if models is None or models.empty or not self.calibration_inputs:
-            if init_from is not None and models is not None and models.empty:
-                coef = dict(init_from.calibration_)  # keep the other device's overhead model
-            self.calibration_ = coef
-            return
-        if sums_counts is None:
-            sums_counts = self.layer_sums(models["arch"], models["resolution"], models.get("num_classes"))
-        sums, counts = sums_counts
-        y = models["latency_ms"].to_numpy(np.float64)
-        if len(models) < MIN_MODELS_FOR_LINEAR_CALIBRATION:
-            # Too few networks for an intercept: one scale factor (median ratio, robust).
-            coef["sum"] = float(np.median(y / np.maximum(sums, TINY_MS)))
-        else:
-            cols = [sums] + ([counts] if "n_layers" in self.calibration_inputs else []) + [np.ones_like(sums)]
-            design = np.column_stack(cols)
-            # Relative (1/y-weighted) least squares: the metrics are relative errors, and a
-            # plain fit would let the largest networks dominate.
-            w = 1.0 / y
-            sol, *_ = np.linalg.lstsq(design * w[:, None], y * w, rcond=None)
-            if sol[0] <= 0:  # a degenerate fit (e.g. all networks alike): keep the scale only
-                coef["sum"] = float(np.median(y / np.maximum(sums, TINY_MS)))
-            else:
-                coef["sum"] = float(sol[0])
-                if "n_layers" in self.calibration_inputs:
-                    coef["n_layers"] = float(sol[1])
-                coef["intercept"] = float(sol[-1])
-        self.calibration_ = coef
-        pred = self._calibrate(sums, counts)
-        self.model_log_residual_std_ = float(np.std(np.log(y) - np.log(pred)))
 
     # ------------------------------------------------------------------ prediction
     def predict_layer_members(self, table: pd.DataFrame) -> np.ndarray:
@@ -189,13 +101,6 @@ class LatencyPredictor:
     def predict_layers(self, table: pd.DataFrame) -> np.ndarray:
         """Point prediction (ms) for every row of a layer table."""
         return _geometric_mean(self.predict_layer_members(table))
-
-    def _calibrate(self, sums, counts) -> np.ndarray:
-        c = self.calibration_
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = c["sum"] * np.asarray(sums, np.float64) + c["n_layers"] * np.asarray(counts, np.float64) + c["intercept"]
-        check_finite(out)
-        return np.maximum(out, TINY_MS)
 
     def layer_sums(self, archs, resolutions=None, num_classes=None, members: bool = False):
         """Sum of per-layer point predictions and layer count of each network.
@@ -229,7 +134,7 @@ class LatencyPredictor:
     def predict(self, archs: Iterable[Architecture | str], resolution=None, num_classes=None) -> np.ndarray:
         """Latency (ms) of networks given as architectures or strings (batched)."""
         sums, counts = self.layer_sums(list(archs), resolution, num_classes)
-        return self._calibrate(sums, counts)
+        return self.calibration_(sums, counts)
 
     def predict_interval(self, archs, coverage: float = 0.8, resolution=None, num_classes=None):
         """``(low, high)`` ms bounds meant to hold the measured latency with probability
@@ -237,13 +142,13 @@ class LatencyPredictor:
         members plus the calibration's residual spread on the training networks (zero for
         layer-only training data)."""
         sums, member_sums, counts = self.layer_sums(list(archs), resolution, num_classes, members=True)
-        return self.interval_from_members(self._calibrate(sums, counts), self._calibrate(member_sums, counts[None, :]), coverage)
+        return self.interval_from_members(self.calibration_(sums, counts), self.calibration_(member_sums, counts[None, :]), coverage)
 
     def interval_from_members(self, point: np.ndarray, member_preds: np.ndarray, coverage: float):
         if not 0 < coverage < 1:
             raise MnasPredError(f"coverage must lie in (0, 1), got {coverage}", "use e.g. 0.8")
         spread = np.std(np.log(np.maximum(member_preds, TINY_MS)), axis=0) if member_preds.shape[0] > 1 else 0.0
-        sigma = np.sqrt(spread**2 + self.model_log_residual_std_**2)
+        sigma = np.sqrt(spread**2 + self.calibration_.log_residual_std**2)
         z = norm.ppf(0.5 + coverage / 2)
         return point * np.exp(-z * sigma), point * np.exp(z * sigma)
 
@@ -262,8 +167,8 @@ class LatencyPredictor:
         return {
             "kind": self.kind,
             "params": self.get_params(),
-            "calibration": self.calibration_,
-            "model_log_residual_std": self.model_log_residual_std_,
+            "calibration": dict(self.calibration_.coef),
+            "model_log_residual_std": self.calibration_.log_residual_std,
             "n_train_layers": self.n_train_layers_,
             "n_train_models": self.n_train_models_,
             "layer_model": self._layer_state(),
@@ -272,8 +177,8 @@ class LatencyPredictor:
     @classmethod
     def from_dict(cls, state: dict) -> LatencyPredictor:
         obj = cls(**state["params"])
-        obj.calibration_ = {k: float(state["calibration"][k]) for k in ("sum", "n_layers", "intercept")}
-        obj.model_log_residual_std_ = float(state["model_log_residual_std"])
+        obj.calibration_ = Calibration(cls.calibration_inputs, {k: float(state["calibration"][k]) for k in ("sum", "n_layers", "intercept")},
+                                       state["model_log_residual_std"])
         obj.n_train_layers_ = int(state["n_train_layers"])
         obj.n_train_models_ = int(state["n_train_models"])
         obj._set_layer_state(state["layer_model"])
@@ -284,13 +189,6 @@ class LatencyPredictor:
 
     def _set_layer_state(self, state: dict) -> None:
         raise NotImplementedError
-
-
-def check_finite(latency_ms: np.ndarray) -> None:
-    """Never hand out ``inf``/``nan`` as a latency (a damaged or crafted predictor can produce them)."""
-    if not np.isfinite(latency_ms).all():
-        raise MnasPredError("the predictor gave a latency that is not a finite number",
-                            "its file is damaged or was fitted on broken data: fit it again")
 
 
 def _geometric_mean(member_values: np.ndarray) -> np.ndarray:

@@ -184,10 +184,7 @@ def from_store(db: str | Path, device: str | None = None, runtime: str | None = 
     db = Path(db)
     if not db.is_file():
         raise MnasPredError(f"database '{db}' does not exist", "give the file written by `mnas-pred profile-device --db FILE`")
-    try:
-        from mnas_pred.store import MeasurementStore
-    except ModuleNotFoundError:
-        raise MnasPredError("this installation has no measurement store", "use --measurements CSV") from None
+    from mnas_pred.store import MeasurementStore
     with MeasurementStore(db, create=False) as store:
         models = store.models_frame()
         layers = store.layers_frame()

@@ -64,6 +64,7 @@ class PredictorFile:
     metadata: dict = field(default_factory=dict)
     path: Path | None = None
     _tables: dict = field(default_factory=dict, repr=False)
+    _space: SearchSpace | None = field(default=None, repr=False)
 
     @property
     def predictor(self) -> LatencyPredictor:
@@ -75,7 +76,10 @@ class PredictorFile:
 
     @property
     def space(self) -> SearchSpace:
-        return SearchSpace.from_dict(_space_config(self.metadata["search_space"]), source=f"predictor {self.path or ''}".strip())
+        """The search space the predictor was fitted for (built from the metadata once)."""
+        if self._space is None:
+            self._space = SearchSpace.from_dict(_space_config(self.metadata["search_space"]), source=_space_source(self.path))
+        return self._space
 
     def lookup_table(self, resolution: int | None = None, space: SearchSpace | None = None):
         """The precomputed block table of the main predictor at ``resolution`` (cached)."""
@@ -159,7 +163,7 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None, device: s
             raise
         raise MnasPredError(f"predictor file '{path}': {e}", fix) from None
     try:
-        SearchSpace.from_dict(_space_config(payload["search_space"]), source=f"in predictor file '{path}'")
+        fitted_space = SearchSpace.from_dict(_space_config(payload["search_space"]), source=_space_source(path))
     except MnasPredError as e:
         raise MnasPredError(e.problem, fix) from None
     try:
@@ -168,12 +172,17 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None, device: s
         predictors[kind]  # noqa: B018 - the main predictor must be there
     except Exception as e:  # any malformed state: a clear error, never a traceback
         raise MnasPredError(f"predictor file '{path}' cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", fix) from None
-    pf = PredictorFile(kind, predictors, {k: v for k, v in payload.items() if k not in ("kind", "predictors")}, path)
+    pf = PredictorFile(kind, predictors, {k: v for k, v in payload.items() if k not in ("kind", "predictors")}, path,
+                       _space=fitted_space)
     if space is not None:
         check_space(pf, space)
     if device is not None:
         check_device(pf, device)
     return pf
+
+
+def _space_source(path: Path | None) -> str:
+    return f"in predictor file '{path}'" if path is not None else "of the fitted predictor"
 
 
 def _space_config(d: dict) -> dict:

@@ -23,7 +23,8 @@ import pandas as pd
 from mnas_pred.arch import layer_applies_identity, parse_op
 from mnas_pred.layers import out_size
 from mnas_pred.space import DECISIONS, SearchSpace
-from predictors._base import LatencyPredictor, _geometric_mean, check_finite
+from predictors._base import LatencyPredictor, _geometric_mean
+from predictors.calibration import check_finite
 
 _LAYER_COLUMNS = ("op", "kernel", "stride", "expansion", "se_ratio", "skip", "in_h", "in_w", "cin", "cout", "num_classes")
 _FILTERS = DECISIONS.index("filters")
@@ -43,7 +44,7 @@ class LookupTable:
 
     def _build(self) -> None:
         sp, p = self.space, self.predictor
-        cal = p.calibration_
+        cal = p.calibration_.coef
         rows: list[tuple] = []  # layer configurations to predict, in a fixed order
 
         def add(*cfg) -> int:

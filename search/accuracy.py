@@ -26,7 +26,6 @@ import abc
 import hashlib
 import math
 import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -36,6 +35,7 @@ from mnas_pred.arch import Architecture, parse_arch
 from mnas_pred.builder import build_model
 from mnas_pred.errors import MnasPredError
 from mnas_pred.limits import check
+from mnas_pred.threads import torch_threads
 from search.analytic import analytic_accuracy
 from search.data import DataSpec, ProxyData, load_proxy_data
 from search.train_device import TRAIN_DEVICES, autocast, available, deterministic, grad_scaler, torch_device
@@ -74,16 +74,6 @@ def candidate_seed(search_seed: int, arch: Architecture | str) -> int:
     """A per-candidate seed: stable across processes and runs (unlike ``hash()``)."""
     digest = hashlib.sha256(f"{search_seed}:{parse_arch(arch).to_string()}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-@contextmanager
-def torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class AccuracyEvaluator(abc.ABC):

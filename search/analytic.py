@@ -82,7 +82,7 @@ class AnalyticLatencyModel(LatencyModel):
         width = np.array([self.spread * _unit_hash("interval:" + a.to_string()) for a in archs])
         return point * (1 - width), point * (1 + width)
 
-    def refit(self, archs, measured_ms, out_dir, records=()):
+    def refit(self, archs, measured_ms, out_dir):
         base = np.array([analytic_latency_ms(a, self.resolution) for a in archs])
         return AnalyticLatencyModel(self.resolution, float(np.median(np.asarray(measured_ms) / base)), self.spread)
 

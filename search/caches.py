@@ -58,6 +58,7 @@ class JsonLinesLog:
         self.path = Path(path) if path else None
         self.what = what
         self.rows: list[Strict] = []
+        self._folder_made = False
         if self.path is None:
             return
         lines = read_cache_lines(self.path, what) if self.path.exists() else []
@@ -91,7 +92,9 @@ class JsonLinesLog:
 
     def append(self, row: dict) -> None:
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._folder_made:  # made at the first row, not before: a refused run creates nothing
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._folder_made = True
             append_json_line(self.path, row)
 
 

@@ -6,21 +6,11 @@ later predictor fits can use it. ``device_profiler`` and the store are imported 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from mnas_pred.errors import DeviceError, MnasPredError
-from mnas_pred.records import DeviceSpec, Measurement, MeasureSettings
+from mnas_pred.records import DeviceSpec, MeasureSettings
 from search.latency import LatencyMeasurement, LatencyMeasurer
-
-
-@dataclass(frozen=True)
-class StoredMeasurement:
-    """A measurement this process added to the store: what a refit learns from without reading
-    the store again (:meth:`search.predictor_adapter.PredictorFileModel.refit`)."""
-
-    measurement_id: int
-    measurement: Measurement
 
 
 def _user_error(e: DeviceError, spec: DeviceSpec) -> MnasPredError:
@@ -76,14 +66,11 @@ class DeviceMeasurer(LatencyMeasurer):
                              device_info=self.info, files=self.files)
         except DeviceError as e:
             raise MnasPredError(f"measuring on {self.info.key} failed: {e.problem}", e.fix) from None
-        record = None
-        if store and self.store is not None:
-            mid, added = self.store.insert(self.info, arch.to_string(), self.resolution, self.settings, m)
-            if added:  # one stored before (same device, model, settings) stays the one a refit sees
-                record = StoredMeasurement(mid, m)
+        if store and self.store is not None:  # one stored before (same device, model, settings) is kept
+            self.store.insert(self.info, arch.to_string(), self.resolution, self.settings, m)
         spread = {"p10_ms": float(m.latency_p10_ms), "p90_ms": float(m.latency_p90_ms), "cv": float(m.cv),
                   "runs": len(m.samples_ms)}
-        return LatencyMeasurement(float(m.latency_ms), spread, record)
+        return LatencyMeasurement(float(m.latency_ms), spread)
 
     def close(self):
         self.files.close()

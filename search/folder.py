@@ -30,8 +30,8 @@ def _upgrade(config: dict) -> dict:
     if "device" in config and config["device"] != ANALYTIC:  # "adb:SERIAL" before device specs
         try:
             config["device"] = asdict(as_device(config["device"]))
-        except TypeError:
-            pass  # not a device: the comparison below names it
+        except (TypeError, MnasPredError):
+            pass  # not a device (a damaged file): the comparison below names it
     return config
 
 

@@ -35,9 +35,6 @@ class LatencyMeasurement:
     latency_ms: float
     #: spread over the timed runs (``p10_ms``, ``p90_ms``, ``cv``, ``runs``), where the device gives one
     spread: dict | None = None
-    #: the device's full measurement where it was added to the measurement store (per-layer times
-    #: a refit learns from); ``None`` for stand-in devices and measurements kept out of the store
-    record: object | None = None
 
 
 class LatencyModel(abc.ABC):
@@ -48,12 +45,9 @@ class LatencyModel(abc.ABC):
         """Predicted latency of each architecture (``tokens``: see :data:`TokenRows`)."""
 
     @abc.abstractmethod
-    def refit(self, archs: list[Architecture], measured_ms: np.ndarray, out_dir: Path,
-              records: Sequence[object] = ()) -> LatencyModel:
+    def refit(self, archs: list[Architecture], measured_ms: np.ndarray, out_dir: Path) -> LatencyModel:
         """A model refitted with these device measurements (the original stays untouched); may
-        write files under ``out_dir`` that :meth:`get_state` refers to. ``records``: the
-        :attr:`LatencyMeasurement.record` of every measurement the device stored in this process
-        (a model that learns from per-layer times reads them here instead of re-reading the store)."""
+        write files under ``out_dir`` that :meth:`get_state` refers to."""
 
     def predict_interval(self, archs: Sequence[Architecture], coverage: float = 0.8,
                          tokens: TokenRows = None) -> tuple[np.ndarray, np.ndarray]:

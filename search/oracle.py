@@ -9,9 +9,7 @@
 
 Every device measurement goes to the measurement log (:class:`search.caches.MeasurementCache`,
 ``measurements.jsonl``), so an architecture is never measured twice in one search and a resumed
-search sees exactly the values the interrupted one saw. The device's full measurements taken in
-this process (``LatencyMeasurement.record``) are kept here too: a refit learns from them and
-from what the store held before, without reading the whole store again.
+search sees exactly the values the interrupted one saw.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from mnas_pred.errors import MnasPredError
 from search.caches import MeasurementCache
 from search.killpoint import kill_point
 from search.latency import LatencyMeasurer, LatencyModel, TokenRows
-from search.revalidation import RevalidationPolicy, RevalidationReport
+from search.revalidation import RevalidationReport
 
 
 def _relative_to(path: str, folder: Path) -> str:
@@ -45,11 +43,11 @@ class LatencyOracle:
     there is one, else the predicted one."""
 
     def __init__(self, model: LatencyModel | None, device: LatencyMeasurer | None, cache: MeasurementCache,
-                 policy: RevalidationPolicy | None = None, refit_dir: str | os.PathLike | None = None):
+                 refit_threshold: float = float("inf"), refit_dir: str | os.PathLike | None = None):
         if model is None and device is None:
             raise ValueError("a latency oracle needs a predictor, a device, or both")
         self.model, self.device, self.cache = model, device, cache
-        self.policy = policy
+        self.refit_threshold = refit_threshold  # refit when the re-validation error exceeds it
         self.refit_dir = Path(refit_dir) if refit_dir else Path(".")
         self.refits = 0
         # measured by re-validation: the training set of refits
@@ -59,7 +57,6 @@ class LatencyOracle:
         # (not measured again) but rewarded only once the replayed run reaches them again, so the
         # resumed search matches an uninterrupted one at every kill point.
         self.reached: set[str] = set(cache.values)
-        self.records: list[object] = []  # LatencyMeasurement.record of each measurement this process stored
         self._parsed: dict[str, Architecture] = {}
         self.on_phase: Callable[[str], None] | None = None  # what it is doing now, for the live display
 
@@ -87,8 +84,6 @@ class LatencyOracle:
             raise RuntimeError("no device to measure on")
         kill_point("measure-before")
         timing = self.device.measure(arch)
-        if timing.record is not None and self.model is not None:  # only a refit reads them
-            self.records.append(timing.record)
         self.cache.put(key, float(timing.latency_ms), timing.spread)
         kill_point("measure-after")
         return float(timing.latency_ms)
@@ -122,7 +117,7 @@ class LatencyOracle:
                 self.revalidated.append(a)
         error = float(np.mean(np.abs(predicted - measured) / measured))
         refitted, after = False, None
-        threshold = self.policy.refit_threshold if self.policy else float("inf")
+        threshold = self.refit_threshold
         extra = {}
         if error > threshold:
             if self.on_phase:
@@ -131,7 +126,7 @@ class LatencyOracle:
             train_ms = np.array([self.cache.get(a) for a in self.revalidated])
             kill_point("refit-before")
             try:
-                self.model = self.model.refit(train, train_ms, self.refit_dir, self.records)
+                self.model = self.model.refit(train, train_ms, self.refit_dir)
                 kill_point("refit-after")
             except MnasPredError as e:  # e.g. too little data yet: go on with the current predictor
                 extra["refit_error"] = str(e)

@@ -6,9 +6,8 @@ after a re-validation fits a predictor of the same kind and hyperparameters on e
 measurement store (``--db``) holds for the search's device — the measurements the search just
 added included — starting from the loaded predictor where the kind supports it (LightGBM: the
 loaded model is the prior that the store's data corrects, which works from a handful of
-measurements). The store is read once, at the first refit (:class:`StoreSnapshot`); later refits
-add the measurements the oracle took since (``records``) instead of reading the whole file
-again. Each refit is written to ``refits/predictor-N.json`` in the results folder, and a resumed
+measurements). The store is read whole once, at the first refit (:class:`StoreSnapshot`); each
+later refit reads only the rows stored since. Each refit is written to ``refits/predictor-N.json`` in the results folder, and a resumed
 search loads the latest one.
 
 Every latency query of the search (rewards, optimistic re-validation scores, Pareto re-scoring)
@@ -31,46 +30,32 @@ from search.latency import LatencyMeasurer, LatencyModel
 
 
 class StoreSnapshot:
-    """The measurement store as it was at the first refit (read once), plus the measurements
-    the search stored since (``search.device_measurer.StoredMeasurement``, from the oracle)."""
+    """The measurement store's rows read so far: everything at the first refit, then at each
+    later refit only the measurements stored since (the search's own among them)."""
 
     def __init__(self, db: Path):
-        from mnas_pred.store import MeasurementStore
-
         self.db = db
-        with MeasurementStore(db, create=False) as store:
-            self.models, self.layers = store.models_frame(), store.layers_frame()
-        self.read_ids = set(self.models["measurement_id"].tolist())
+        self.models = self.layers = None  # read at the first refit
 
-    def training_data(self, records, device_key: str | None):
+    def training_data(self, device_key: str | None):
         import pandas as pd
 
+        from mnas_pred.store import MeasurementStore
         from predictors.data import from_store_frames
 
-        new = [r for r in records if r.measurement_id not in self.read_ids]
-        models = pd.DataFrame([_model_row(r) for r in new], columns=self.models.columns)
-        layers = pd.DataFrame([row for r in new for row in _layer_rows(r)], columns=self.layers.columns)
-        if len(self.models) + len(models) == 0:
+        seen = self.models is not None and len(self.models) > 0
+        last = int(self.models["measurement_id"].max()) if seen else None
+        with MeasurementStore(self.db, create=False) as store:  # everything, then the rows stored since
+            models, layers = store.models_frame(after_id=last), store.layers_frame(after_id=last)
+        if not seen:
+            self.models, self.layers = models, layers
+        elif len(models):
+            self.models = pd.concat([self.models, models], ignore_index=True)
+            self.layers = pd.concat([self.layers, layers], ignore_index=True)
+        if len(self.models) == 0:
             raise MnasPredError(f"database '{self.db}' holds no measurements",
                                 f"run `mnas-pred profile-device --db {self.db}` first")
-        return from_store_frames(pd.concat([self.models, models], ignore_index=True) if len(models) else self.models,
-                                 pd.concat([self.layers, layers], ignore_index=True) if len(layers) else self.layers,
-                                 source=str(self.db), device=device_key)
-
-
-def _model_row(r) -> dict:
-    """A stored measurement as ``MeasurementStore.models_frame`` has it (the columns a fit reads)."""
-    m, info = r.measurement, r.measurement.device
-    return {"measurement_id": r.measurement_id, "device": info.key, "device_model": info.model,
-            "device_kind": info.kind, "arch": m.arch, "resolution": m.resolution, "num_classes": m.num_classes,
-            "threads": m.settings.threads, "latency_ms": m.latency_ms, "runtime": info.runtime,
-            "runtime_version": info.runtime_version, "accelerator": info.accelerator}
-
-
-def _layer_rows(r) -> list[dict]:
-    m = r.measurement
-    return [{"measurement_id": r.measurement_id, "device": m.device.key, "arch": m.arch, "resolution": m.resolution,
-             "position": i, "name": name, "latency_ms": float(ms)} for i, (name, ms) in enumerate(m.layers_ms.items())]
+        return from_store_frames(self.models, self.layers, source=str(self.db), device=device_key)
 
 
 class PredictorFileModel(LatencyModel):
@@ -154,7 +139,7 @@ class PredictorFileModel(LatencyModel):
             log(f"note: predictor fitted on '{fitted_on}', searching for '{info.model}' (--allow-other-device); "
                 "re-validation will refit it with this device's measurements")
 
-    def refit(self, archs, measured_ms, out_dir, records=()):
+    def refit(self, archs, measured_ms, out_dir):
         from predictors.io import save_predictor
         from predictors.workflow import fit_predictor
 
@@ -162,7 +147,7 @@ class PredictorFileModel(LatencyModel):
             if self.db is None or not self.db.exists():
                 raise MnasPredError("refitting the predictor needs the measurement database", "pass --db FILE")
             self.snapshot = StoreSnapshot(self.db)
-        data = self.snapshot.training_data(records, self.device_key)
+        data = self.snapshot.training_data(self.device_key)
         init = self.original if self.original.predictor.supports_init_from else None
         pf, _ = fit_predictor(data, self.pf.kind, self.space, folds=0, init_from=init, baselines=[],
                               params=self.pf.predictor.get_params())

@@ -15,9 +15,11 @@ import torch
 
 from mnas_pred.arch import parse_arch
 from mnas_pred.files import atomic_write_bytes
-from search.accuracy import ProxyTrainer, torch_threads
+from mnas_pred.threads import torch_threads
+from search.accuracy import ProxyTrainer
 from search.killpoint import kill_point
 from search.pareto import hypervolume, pareto_front
+from search.revalidation import first_rows
 from search.weights import save_weights
 
 HISTORY_COLUMNS = ("step", "arch", "accuracy", "predicted_latency_ms", "measured_latency_ms", "reward",
@@ -58,9 +60,7 @@ def write_history(search) -> None:
 def distinct_candidates(search) -> list[dict]:
     """One entry per architecture with the best latency known now: measured where measured,
     else the current (possibly refitted) predictor's value; reward under that latency."""
-    first: dict[str, dict] = {}
-    for row in search.history:
-        first.setdefault(row["arch"], row)
+    first = first_rows(search.history)
     names = list(first)
     oracle = search.oracle
     current = {}

@@ -46,7 +46,7 @@ class RevalidationPolicy:
     def select(self, rows: list[dict], measured: set[str], score: dict[str, float] | None = None) -> list[str]:
         """The ``top`` best not-yet-measured candidates (one per architecture), by ``score``
         (architecture → value, higher first) where given, else by the rows' rewards."""
-        first = _first_unmeasured(rows, measured)
+        first = first_rows(rows, measured)
         key = (lambda a: (-score[a], first[a]["step"])) if score is not None else \
             (lambda a: (-first[a]["reward"], first[a]["step"]))
         return sorted(first, key=key)[: self.top]
@@ -82,11 +82,11 @@ class RevalidationReport:
         return msg
 
 
-def _first_unmeasured(rows: list[dict], measured: set[str]) -> dict[str, dict]:
-    """The first history row of each architecture not in ``measured``."""
+def first_rows(rows: list[dict], skip: set[str] = frozenset()) -> dict[str, dict]:
+    """The first history row of each architecture not in ``skip``, in history order."""
     first: dict[str, dict] = {}
     for row in rows:
-        if row["arch"] not in measured:
+        if row["arch"] not in skip:
             first.setdefault(row["arch"], row)
     return first
 
@@ -120,7 +120,7 @@ class Revalidation:
     @staticmethod
     def _optimistic_rewards(search, measured: set[str]) -> dict[str, float]:
         """Reward of each unmeasured candidate at the low end of the current predictor's interval."""
-        first = _first_unmeasured(search.history, measured)
+        first = first_rows(search.history, measured)
         if not first:
             return {}
         archs, tokens = search.candidates.get(list(first))

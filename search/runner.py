@@ -148,7 +148,7 @@ class Search:
         self.accuracy_cache = AccuracyCache(self.out / "accuracy_cache.jsonl", self.accuracy_eval.fingerprint(),
                                             self.log)
         cache = MeasurementCache(self.out / "measurements.jsonl", device.key() if device else "none")
-        self.oracle = LatencyOracle(model, device, cache, config.policy, refit_dir=self.out / "refits")
+        self.oracle = LatencyOracle(model, device, cache, config.refit_threshold, refit_dir=self.out / "refits")
         self.callbacks: list[Callback] = [Revalidation(config.policy), *callbacks]
         self.history: list[dict] = []
         self.revalidations: list[dict] = []

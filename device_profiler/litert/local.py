@@ -17,8 +17,9 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from device_profiler import DeviceError, DeviceInfo, MeasureSettings, RawTiming
 from device_profiler.local import LocalDevice
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
 WORKER = Path(__file__).with_name("_litert_worker.py")
 END_TO_END_ONLY = ("none: ai-edge-litert's Python API has no per-op profiler; give --benchmark-model "

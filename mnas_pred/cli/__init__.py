@@ -15,14 +15,10 @@ import typer
 from mnas_pred.cli._app import CommandInterrupted, app, err_console
 from mnas_pred.errors import DeviceError, MnasPredError, from_os_error
 
-# Command modules register themselves on `app` when imported. Stage modules that are not
-# present yet (or whose optional dependencies are missing) are skipped.
+# Command modules register themselves on `app` when imported (each imports its stage lazily,
+# inside its commands, so `mnas-pred --help` stays fast).
 for _module in ("core", "profiling", "checking", "predicting", "searching"):
-    try:
-        importlib.import_module(f"mnas_pred.cli.{_module}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"mnas_pred.cli.{_module}":
-            raise
+    importlib.import_module(f"mnas_pred.cli.{_module}")
 
 
 INTERRUPTED = (

@@ -32,6 +32,10 @@ SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as 
 AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
 PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
 OrtLibOption = Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)]
+GpuAcceleratorOption = Annotated[Optional[Path], typer.Option(
+    "--gpu-accelerator", dir_okay=False,
+    help="With --runtime litert --accelerator gpu: LiteRT's GPU accelerator .so (libLiteRtGpuAccelerator.so), "
+         "pushed beside benchmark_model.")]
 DbOption = Annotated[Path, typer.Option("--db", help="Measurement database (SQLite).", dir_okay=False)]
 
 
@@ -146,6 +150,7 @@ def profile_device(
     runtime: RuntimeOption = "ort",
     accelerator: AcceleratorOption = "cpu",
     benchmark_model: BenchmarkModelOption = None,
+    gpu_accelerator: GpuAcceleratorOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Sample architectures, export them, measure end-to-end and per-layer latency on the device,
@@ -155,22 +160,20 @@ def profile_device(
 
     from device_profiler import DeviceSpec, MeasureSettings, open_device
     from device_profiler.campaign import profile
-    from device_profiler.protocol import sample_archs
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
 
-    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model)}
+    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model),
+                       "gpu_accelerator": _str(gpu_accelerator)}
 
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
-    if len(serials) > 1 and ssh:
-        raise MnasPredError("both --serial and --ssh were given", "choose phones or one board per run")
     tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), **runtime_options)
     specs = [DeviceSpec.select(s, ssh, **tools) for s in serials] or [DeviceSpec.select(None, ssh, **tools)]
     if specs[0].kind == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores
     search_space = SearchSpace.load(space)
     res = resolution or search_space.resolution
-    archs = sample_archs(search_space, num_models, seed)
+    archs = search_space.sample(num_models, seed)
     settings = MeasureSettings(threads=threads, warmup=warmup, runs=runs, profile_runs=profile_runs, repeats=repeats)
     ratios: list[float] = []
     several = len(specs) > 1
@@ -201,12 +204,8 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
                    drift_every: int, json_out: bool) -> None:
     """The end of a run on one device."""
     summary = {
-        "db": str(db), "device": report.device.key, "resolution": res, "settings": settings.as_dict(),
-        "sampled": report.total, "measured": report.measured, "already_measured": report.skipped,
-        "failed": report.failed, "stored_for_device": total_stored,
-        "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
-        "layer_sum_ratio": _ratio_summary(ratios),
-        "drift": report.drift,
+        "device": report.device.key, **_run_summary(report, db=db, res=res, settings=settings, ratios=ratios),
+        "stored_for_device": total_stored, "drift": report.drift,
         "runtime": {"runtime": report.device.runtime, "version": report.device.runtime_version,
                     "accelerator": report.device.accelerator},
         "noise_floor": campaign_noise_floor(report.drift),
@@ -230,6 +229,14 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
     _print_layer_ratios(summary["layer_sum_ratio"])
 
 
+def _run_summary(report, *, db: Path, res: int, settings, ratios: list[float]) -> dict:
+    """The JSON summary's keys shared by a run on one device and on several."""
+    return {"db": str(db), "resolution": res, "settings": settings.as_dict(), "sampled": report.total,
+            "measured": report.measured, "already_measured": report.skipped, "failed": report.failed,
+            "seconds": round(report.seconds, 2), "models_per_hour": round(report.models_per_hour),
+            "layer_sum_ratio": _ratio_summary(ratios)}
+
+
 def _counts_line(report, where: str) -> str:
     """What the run did, where, and at what rate."""
     return (f"{report.measured} measured, {report.skipped} already in the store, {len(report.failed)} failed {where}"
@@ -240,13 +247,10 @@ def _print_fleet_summary(report, stored: dict[str, int], *, db: Path, res: int, 
                          json_out: bool) -> None:
     """The end of a run on several phones: the totals, then each phone's share."""
     summary = {
-        "db": str(db), "devices": [
+        **_run_summary(report, db=db, res=res, settings=settings, ratios=ratios), "devices": [
             {"device": d.device.key, "model": d.device.model, "measured": d.measured, "stored_for_device": stored[d.device.key],
              "dropped": d.dropped, "busy_seconds": round(d.seconds_busy, 2), "drift": d.drift}
             for d in report.devices],
-        "resolution": res, "settings": settings.as_dict(), "sampled": report.total, "measured": report.measured,
-        "already_measured": report.skipped, "failed": report.failed, "seconds": round(report.seconds, 2),
-        "models_per_hour": round(report.models_per_hour), "layer_sum_ratio": _ratio_summary(ratios),
     }
     if json_out:
         print_json(summary)

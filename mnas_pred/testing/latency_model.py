@@ -26,8 +26,8 @@ and define the fixtures it asks for::
         pass
 
 Optional fixtures: ``space`` and ``archs`` (what is predicted; default: networks of the paper's
-space) and ``refit_inputs`` (``(archs, measured_ms, records)`` a refit learns from; default: the
-model's own predictions, 30% slower, no records). The project's own tests run the suites for
+space) and ``refit_inputs`` (``(archs, measured_ms)`` a refit learns from; default: the
+model's own predictions, 30% slower). The project's own tests run the suites for
 the analytic stand-ins, the predictor file adapter and the real device. This module imports only
 the core and pytest.
 """
@@ -60,7 +60,7 @@ class LatencyModelTestCase:
 
     @pytest.fixture
     def refit_inputs(self, make_latency_model, archs):
-        return archs, 1.3 * np.asarray(make_latency_model().predict(archs)), ()
+        return archs, 1.3 * np.asarray(make_latency_model().predict(archs))
 
     def test_predict_gives_one_positive_latency_per_architecture(self, make_latency_model, archs):
         predicted = np.asarray(make_latency_model().predict(archs))
@@ -88,16 +88,16 @@ class LatencyModelTestCase:
                                                                       refit_inputs, tmp_path):
         model = make_latency_model()
         before = np.asarray(model.predict(archs))
-        train, measured, records = refit_inputs
-        refitted = model.refit(list(train), np.asarray(measured, dtype=np.float64), tmp_path, records)
+        train, measured = refit_inputs
+        refitted = model.refit(list(train), np.asarray(measured, dtype=np.float64), tmp_path)
         assert refitted is not model
         np.testing.assert_array_equal(model.predict(archs), before)
         after = np.asarray(refitted.predict(archs))
         assert after.shape == before.shape and np.all(np.isfinite(after)) and np.all(after > 0)
 
     def test_state_restores_a_refitted_model(self, make_latency_model, archs, refit_inputs, tmp_path):
-        train, measured, records = refit_inputs
-        refitted = make_latency_model().refit(list(train), np.asarray(measured, dtype=np.float64), tmp_path, records)
+        train, measured = refit_inputs
+        refitted = make_latency_model().refit(list(train), np.asarray(measured, dtype=np.float64), tmp_path)
         state = refitted.get_state()
         json.dumps(state)  # it goes into the checkpoint's JSON
         restored = make_latency_model()
@@ -124,13 +124,6 @@ class LatencyMeasurerTestCase:
             s = timing.spread
             assert 0 <= s["p10_ms"] <= s["p90_ms"] and s["cv"] >= 0 and s.get("runs", 1) >= 1
             json.dumps(s)  # it goes into measurements.jsonl
-
-    def test_a_measurement_kept_out_of_the_store_has_no_record(self, make_measurer, arch):
-        device = make_measurer()
-        try:
-            assert device.measure(arch, store=False).record is None
-        finally:
-            device.close()
 
     def test_key_names_the_device_and_stays_the_same(self, make_measurer):
         device = make_measurer()

@@ -40,12 +40,12 @@ tanh_constant       0.0      if > 0, logits are bounded to C*tanh(logits/C) (Bel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
 
+from mnas_pred.threads import torch_threads
 from search.strategies._base import Strategy, Tokens, as_tokens
 
 PPO_DEFAULTS = {
@@ -60,18 +60,6 @@ PPO_DEFAULTS = {
     "temperature": 1.0,
     "tanh_constant": 0.0,
 }
-
-
-@contextmanager
-def _one_thread():
-    """The controller is tiny: one thread is fastest, and on a busy machine two threads can be
-    50x slower (measured: 3.2 s vs 0.07 s per ask+tell of 8 candidates with 4 busy neighbours)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class Controller(nn.Module):
@@ -153,7 +141,9 @@ class PPOStrategy(Strategy):
         return dict(self.opts)
 
     def ask(self, n: int) -> list[Tokens]:
-        with _one_thread():
+        # The controller is tiny: one thread is fastest, and on a busy machine two threads can be
+        # 50x slower (measured: 3.2 s vs 0.07 s per ask+tell of 8 candidates with 4 busy neighbours).
+        with torch_threads(1):
             tokens, logp = self.controller.sample(n, self.generator)
         out = [as_tokens(row) for row in tokens.tolist()]
         for t, lp in zip(out, logp.tolist()):
@@ -164,7 +154,7 @@ class PPOStrategy(Strategy):
         candidates = [as_tokens(c) for c in candidates]
         if not candidates:
             return
-        with _one_thread():
+        with torch_threads(1):
             self._update(candidates, rewards)
 
     def _update(self, candidates: list[Tokens], rewards: Sequence[float]) -> None:

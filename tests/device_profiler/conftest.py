@@ -44,24 +44,32 @@ def _install_script(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="session")
-def fake_tools(tmp_path_factory) -> dict[str, Path]:
-    """The fake ``adb`` on a bin dir, and the files a test pushes to the phone: the fake
-    ``onnxruntime_perf_test`` and a stand-in ``libonnxruntime.so``."""
-    d = tmp_path_factory.mktemp("fake-tools")
-    (d / "bin").mkdir()
-    (d / "device-bin").mkdir()
+def install_fake_tools(d: Path) -> dict[str, Path]:
+    """The fake ``adb`` in ``d/bin``, the phone's toolbox fakes in ``d/device-bin``, and the files
+    a run pushes to the phone: the fake ``onnxruntime_perf_test`` with a stand-in
+    ``libonnxruntime.so``, LiteRT's fake ``benchmark_model`` with a stand-in GPU accelerator
+    ``libLiteRtGpuAccelerator.so`` (the benches build their fake phones with it too)."""
+    for sub in ("bin", "device-bin", "gpu"):
+        (d / sub).mkdir(parents=True)
     tools = {
         "adb": _install_script(FAKES / "adb", d / "bin" / "adb"),
         "perf_test": _install_script(FAKES / "onnxruntime_perf_test", d / "onnxruntime_perf_test"),
         "getprop": _install_script(FAKES / "getprop", d / "device-bin" / "getprop"),
         "taskset": _install_script(FAKES / "taskset", d / "device-bin" / "taskset"),
+        "benchmark_model": _install_script(FAKES / "benchmark_model", d / "benchmark_model"),
+        "ort_lib": d / "libonnxruntime.so",
+        "gpu_accelerator": d / "gpu" / "libLiteRtGpuAccelerator.so",
+        "bin": d / "bin",
     }
-    lib = d / "libonnxruntime.so"
-    lib.write_bytes(b"\x7fELF fake libonnxruntime.so for tests\n" * 64)
-    tools["ort_lib"] = lib
-    tools["bin"] = d / "bin"
+    tools["ort_lib"].write_bytes(b"\x7fELF fake libonnxruntime.so for tests\n" * 64)
+    tools["gpu_accelerator"].write_bytes(b"\x7fELF fake LiteRT GPU accelerator for tests\n" * 64)
     return tools
+
+
+@pytest.fixture(scope="session")
+def fake_tools(tmp_path_factory) -> dict[str, Path]:
+    """The fake tools of :func:`install_fake_tools`, once per session."""
+    return install_fake_tools(tmp_path_factory.mktemp("fake-tools"))
 
 
 @dataclass
@@ -170,6 +178,25 @@ def onnx_models(tmp_path_factory) -> list[Model]:
         export_onnx(arch, p, resolution=RESOLUTION)
         out.append(Model(arch, p, [lay.name for lay in arch_layers(arch, resolution=RESOLUTION)]))
     return out
+
+
+@dataclass(frozen=True)
+class TfliteModel:
+    arch: str
+    path: Path
+    layers: list  # mnas_pred.layers names, network order
+
+
+@pytest.fixture
+def tflite_model(litert_models) -> TfliteModel:
+    """One converted network for the ``benchmark_model`` tests, taken from the session's
+    conversions (``litert_models``, tests/device_profiler/litert/conftest.py): those tests
+    convert nothing themselves."""
+    from mnas_pred.layers import arch_layers
+
+    arch = litert_models.archs[0]
+    layers = arch_layers(arch, litert_models.resolution, litert_models.num_classes)
+    return TfliteModel(arch, Path(litert_models.files[arch].path), [lay.name for lay in layers])
 
 
 # ----------------------------------------------------------------------------- a real sshd

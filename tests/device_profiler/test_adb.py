@@ -434,13 +434,12 @@ def test_profile_loop_stops_on_lost_phone_and_resumes(fake_android, tmp_path):
     models, the loop stops with the committed models intact, and a re-run after reconnecting
     measures only the rest (no duplicates)."""
     from device_profiler.campaign import profile
-    from device_profiler.protocol import sample_archs
     from mnas_pred.space import SearchSpace
     from mnas_pred.store import MeasurementStore
 
     fa = fake_android
     fa.add_device(SERIAL)
-    archs = sample_archs(SearchSpace.default(), 4, seed=3)
+    archs = SearchSpace.default().sample(4, seed=3)
     settings = MeasureSettings(threads=1, warmup=0, runs=3, profile_runs=1)
     db = tmp_path / "m.db"
 

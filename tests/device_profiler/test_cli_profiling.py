@@ -151,6 +151,7 @@ def test_devices_lists_the_local_cpu(tmp_path):
         (["measurements", "--db", "m.db", "--format", "parquet"], "needs an output file"),
         (["measurements", "--db", "m.db", "--format", "csv", "--json"], "--json and --format csv ask for two formats"),
         (["profile-device", "--serial", "X", "--ssh", "h", "--db", "p.db"], "choose one device"),
+        (["profile-device", "--serial", "X", "--serial", "Y", "--ssh", "h", "--db", "p.db"], "choose one device"),
         (["profile-device", "--db", "adir", "-n", "1"], "is a directory"),
         (["profile-device", "--db", "notes.txt", "-n", "1"], "not a measurement database"),
         (["profile-device", "--space", "nope.toml", "-n", "1"], "does not exist"),

@@ -14,7 +14,7 @@ from device_profiler.protocol import measure_arch
 from device_profiler.protocol import measure_model as measure_onnx
 from device_profiler.stats import effective_samples, flag_outlier_bursts, latency_stats, split_bursts, split_preempted
 from mnas_pred.export import export_onnx
-from mnas_pred.layers import arch_layers
+from mnas_pred.layers import arch_layers, count
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 
@@ -116,6 +116,7 @@ def test_measure_arch_gives_end_to_end_and_per_layer(tmp_path):
     assert [n for n in m.layers_ms if n != "between_layers"] == [n for n in names if n in m.layers_ms]  # network order
     assert m.layer_sum_ms == pytest.approx(sum(m.layers_ms.values())) and m.layer_sum_ms > 0
     assert m.metadata["affinity"] and m.device.kind == "local" and m.settings == FAST
+    assert (m.params, m.macs) == count(arch, 64)  # counted here, before the store sees the record
 
 
 def test_per_layer_sum_is_close_to_end_to_end_at_224():
@@ -153,12 +154,10 @@ def test_profile_commits_each_model_and_resumes(tmp_path):
 
 
 def test_sampling_extends_with_more_models():
-    from device_profiler.protocol import sample_archs
-
     space = SearchSpace.default()
-    five = sample_archs(space, 5, seed=1)
-    assert sample_archs(space, 3, seed=1) == five[:3] and all(space.contains(a) for a in five)
-    assert sample_archs(space, 5, seed=2) != five
+    five = space.sample(5, seed=1)
+    assert space.sample(3, seed=1) == five[:3] and all(space.contains(a) for a in five)
+    assert space.sample(5, seed=2) != five
 
 
 def test_layer_times_median_ignores_one_slow_run():

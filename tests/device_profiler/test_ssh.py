@@ -113,11 +113,10 @@ def test_profile_loop_stops_on_lost_board_and_resumes(sshd_factory, tmp_path):
     """The measure-and-store loop over ssh: the board goes away after one model, the loop
     stops with that model committed; with the board back, a re-run measures only the rest."""
     from device_profiler.campaign import profile
-    from device_profiler.protocol import sample_archs
     from mnas_pred.space import SearchSpace
     from mnas_pred.store import MeasurementStore
 
-    archs = sample_archs(SearchSpace.default(), 3, seed=5)
+    archs = SearchSpace.default().sample(3, seed=5)
     settings = MeasureSettings(threads=1, warmup=1, runs=10, profile_runs=2)
     db = tmp_path / "m.db"
     server = sshd_factory()

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from device_profiler import DeviceInfo, MeasureSettings
-from mnas_pred.limits import cpu_count
 from mnas_pred.store import MeasurementStore
+from mnas_pred.threads import allowed_cpus
 from tests.hostile import assert_refused
 from tests.mnas_pred.test_store import ARCHS, measurement
 
@@ -38,7 +38,7 @@ CASES = [
     ("numbers", ["profile-device", "--db", "{tmp}/new.db", "--resolution", "100000"], "--resolution 100,000"),
     ("numbers", ["profile-device", "--db", "{tmp}/new.db", "--num-models", "1000000000"], "--num-models"),
     ("numbers", ["profile-device", "--db", "{tmp}/new.db", "--threads", "999"], "--threads 999 is out of range"),
-    ("numbers", ["profile-device", "--db", "{tmp}/new.db", "--threads", str(cpu_count() + 1)], "CPUs this process may use"),
+    ("numbers", ["profile-device", "--db", "{tmp}/new.db", "--threads", str(len(allowed_cpus()) + 1)], "CPUs this process may use"),
     ("numbers", ["profile-device", "--db", "{tmp}/new.db", "--runs", "0"], "--runs 0"),
     ("numbers", [*SEARCH, "--train-limit", "1"], "BatchNorm needs at least two"),
     ("numbers", [*SEARCH, "--train-batch-size", "1"], "--train-batch-size 1"),

@@ -10,7 +10,7 @@ def test_spec_text_round_trip():
     for text in ("local", "adb:R58M1234", "ssh:pi@10.0.0.7"):
         assert str(DeviceSpec.parse(text)) == text
     spec = DeviceSpec.parse("adb:R58M1234", adb="/opt/adb")
-    assert spec.kind == "adb" and spec.serial == "R58M1234" and spec.ssh is None and spec.adb == "/opt/adb"
+    assert spec.kind == "adb" and spec.address == "R58M1234" and spec.adb == "/opt/adb"
 
 
 def test_spec_from_flags():

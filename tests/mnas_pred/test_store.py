@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+import sys
 
 import pandas as pd
 import pytest
@@ -77,6 +78,17 @@ def test_same_measurement_twice_is_stored_once(store):
     assert store.count() == 2 and len(store.conn.execute("SELECT * FROM models").fetchall()) == 1
 
 
+def test_counts_missing_at_first_are_filled_by_a_later_measurement(store):
+    import dataclasses
+
+    bare = dataclasses.replace(measurement(ARCHS[0], 1.0), params=None, macs=None)
+    store.add(DEVICE, ARCHS[0], 64, SETTINGS, bare)
+    store.add(DEVICE, ARCHS[0], 64, MeasureSettings(threads=2), measurement(ARCHS[0], 0.6))
+    assert store.models_frame()[["params", "macs"]].drop_duplicates().values.tolist() == [list(count(ARCHS[0], 64))]
+    with pytest.raises(ValueError, match="num_classes"):
+        store.add(DEVICE, ARCHS[1], 64, SETTINGS, dataclasses.replace(measurement(ARCHS[1], 1.0), num_classes=0))
+
+
 def test_file_is_wal_and_survives_reopen(tmp_path):
     path = tmp_path / "m.db"
     with MeasurementStore(path) as s:
@@ -132,3 +144,11 @@ def test_exports(store, tmp_path, capsys):
         store.export("parquet")
     with pytest.raises(MnasPredError, match="does not exist"):
         store.export("csv", tmp_path / "no" / "such" / "m.csv")
+
+
+def test_parquet_without_pyarrow_names_the_extra(store, tmp_path, monkeypatch):
+    store.add(DEVICE, ARCHS[0], 64, SETTINGS, measurement(ARCHS[0], 1.0))
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # what an install without the extra sees
+    with pytest.raises(MnasPredError, match=r"mnas-pred\[parquet\]"):
+        store.export("parquet", tmp_path / "m.parquet")
+    assert not (tmp_path / "m.parquet").exists()

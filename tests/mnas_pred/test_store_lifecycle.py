@@ -10,7 +10,6 @@ import sqlite3
 from device_profiler import DeviceInfo, MeasureSettings
 from device_profiler._base import Device, RawTiming
 from device_profiler.campaign import profile
-from device_profiler.protocol import sample_archs
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 from tests.mnas_pred.test_store import ARCHS, DEVICE, SETTINGS, measurement
@@ -57,7 +56,7 @@ def test_a_model_stored_meanwhile_by_another_writer_counts_as_already_stored(tmp
     db = tmp_path / "m.db"
     info = DeviceInfo(key="test:shared", kind="test", model="Phone")
     settings = MeasureSettings(threads=1, warmup=0, runs=3, profile_runs=0)
-    archs = [a.to_string() for a in sample_archs(SearchSpace.default(), 3, seed=5)]
+    archs = [a.to_string() for a in SearchSpace.default().sample(3, seed=5)]
     other = _RacedDevice(db, info)
 
     class Racing(_RacedDevice):

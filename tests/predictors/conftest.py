@@ -70,3 +70,22 @@ def saved_predictor(tmp_path_factory, pixel3_data) -> Path:
     save_predictor(pf, path)
     json.loads(path.read_text())  # sanity: the file is JSON
     return path
+
+
+# The fixtures the predictor conformance suite (mnas_pred.testing.predictor) asks for, besides
+# make_predictor, which each test module defines for the predictors it checks.
+@pytest.fixture(scope="session")
+def layer_data(pixel3_data):
+    return pixel3_data
+
+
+@pytest.fixture(scope="session")
+def network_data(store_data):
+    return store_data
+
+
+@pytest.fixture(scope="session")
+def lookup_table():
+    from predictors.lookup import LookupTable
+
+    return LookupTable

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,9 @@ from mnas_pred.space import SearchSpace
 from predictors.io import OtherDeviceWarning, load_predictor, save_predictor
 
 ARCH = "mnasnet-a1"
+#: A predictor file (all four kinds, small, with a fitted calibration) and its predictions, both
+#: written by commit 33fc2e0, before the calibration became its own object.
+WRITTEN_BEFORE = Path(__file__).parent / "data" / "written_before_calibration_split"
 
 
 def run_cli(*args):
@@ -165,7 +169,7 @@ def test_fit_predictor_on_store_with_report(cpu_store, tmp_path, capsys):
     for name in ("report.md", "predicted_vs_measured_model.png", "predicted_vs_measured_layer.png", "error_by_op.png", "error_by_size.png"):
         assert (tmp_path / "report" / name).is_file()
     pf = load_predictor(out)
-    assert pf.predictor.calibration_["sum"] > 0 and pf.metadata["training_data"]["n_models"] == 12
+    assert pf.predictor.calibration_.coef["sum"] > 0 and pf.metadata["training_data"]["n_models"] == 12
     code, stdout, _ = cli(capsys, "evaluate-predictor", out, "--db", cpu_store, "--json")
     assert code == 0 and json.loads(stdout)["metrics"]["model"]["lgbm"]["n"] == 12
 
@@ -229,3 +233,23 @@ def test_evaluate_predictor_scores_only_networks_it_was_not_trained_on(store_dat
     full, _ = fit_predictor(store_data, "lgbm", SearchSpace.default(), folds=0, params=SMALL_PARAMS["lgbm"], baselines=[])
     code, out, err = cli(capsys, "evaluate-predictor", save_predictor(full, tmp_path / "all.pred"), "--db", cpu_store)
     assert code == 0 and "warning: all 12 networks of this data were in the predictor's training data" in err
+
+
+def test_a_file_written_before_the_calibration_split_predicts_the_same():
+    expected = json.loads(WRITTEN_BEFORE.with_suffix(".json").read_text())
+    pf = load_predictor(WRITTEN_BEFORE.with_suffix(".pred"))
+    assert set(pf.predictors) == set(expected["predict"]) == {"lgbm", "rf", "flops", "lut"}
+    for kind, p in pf.predictors.items():
+        np.testing.assert_allclose(p.predict(expected["archs"], expected["resolution"]), expected["predict"][kind], rtol=1e-12)
+        low, high = p.predict_interval(expected["archs"], 0.8, expected["resolution"])
+        np.testing.assert_allclose([low, high], expected["interval_0.8"][kind], rtol=1e-12)
+    assert pf.predictor.calibration_.coef["intercept"] != 0  # the calibration did come from the file
+
+
+def test_loading_builds_the_fitted_space_once(saved_predictor, monkeypatch):
+    built = []
+    original = SearchSpace.from_dict.__func__
+    monkeypatch.setattr(SearchSpace, "from_dict", classmethod(lambda cls, *a, **kw: built.append(1) or original(cls, *a, **kw)))
+    pf = load_predictor(saved_predictor)
+    assert pf.space is pf.space and pf.space.resolution == 224
+    assert len(built) == 1

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 
-import predictors._base as base_mod
+import predictors.calibration as calibration_mod
 from predictors import PREDICTORS, make_predictor
+from predictors.calibration import Calibration, out_of_fold_sums
 from predictors.lgbm import SHARE_FEATURE_COLUMNS, AdditiveBase, feature_matrix
 
 from .conftest import SMALL_PARAMS
@@ -52,18 +53,16 @@ def test_calibration_is_fitted_on_out_of_fold_sums(store_data, monkeypatch):
     p = make_predictor("lgbm", **SMALL_PARAMS["lgbm"]).fit(store_data)
     models = store_data.models
     in_sample, counts = p.layer_sums(models["arch"], models["resolution"], models["num_classes"])
-    oof = p._calibration_sums(store_data, None)
+    oof = out_of_fold_sums(p, store_data, None)
     assert oof is not None
     assert np.array_equal(oof[1], counts)
     assert not np.allclose(oof[0], in_sample)  # each network's sum comes from a model that never saw it
     # The calibration is the relative least squares on those out-of-fold sums.
-    refit = make_predictor("lgbm", **SMALL_PARAMS["lgbm"])
-    refit._fit_layers(store_data.layers, store_data.layers["latency_ms"].to_numpy(), None)
-    refit._fit_calibration(models, None, oof)
-    assert refit.calibration_ == p.calibration_
+    refit = Calibration(p.calibration_inputs).fit(*oof, models["latency_ms"].to_numpy())
+    assert refit.coef == p.calibration_.coef
     # One fold: nothing to cross-fit, the in-sample sums are used.
-    monkeypatch.setattr(base_mod, "CALIBRATION_FOLDS", 1)
-    assert p._calibration_sums(store_data, None) is None
+    monkeypatch.setattr(calibration_mod, "CALIBRATION_FOLDS", 1)
+    assert out_of_fold_sums(p, store_data, None) is None
 
 
 def test_few_rows_fall_back_to_the_simpler_base(pixel3_data):

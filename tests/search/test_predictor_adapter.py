@@ -1,6 +1,6 @@
 """The search's latency queries go through the predictor's token lookup table and give the
 per-layer path's numbers; the adapter passes the latency-model suite (mnas_pred.testing.latency_model),
-refitting on a real store plus measurements handed over by the oracle."""
+refitting on a real store to which the search added measurements after the first read."""
 
 from pathlib import Path
 
@@ -10,7 +10,6 @@ import pytest
 from mnas_pred.arch import parse_arch
 from mnas_pred.space import SearchSpace
 from mnas_pred.testing.latency_model import LatencyModelTestCase
-from search.device_measurer import StoredMeasurement
 from search.predictor_adapter import PredictorFileModel
 
 FBNET_CSV = Path(__file__).resolve().parents[2] / "datasets" / "hwnasbench_fbnet_ops.csv"
@@ -90,17 +89,16 @@ def _measurement(arch, ms_per_layer: float, index: int):
 
 @pytest.fixture(scope="module")
 def store_and_records(tmp_path_factory):
-    """A store with four measured networks, and two more measurements as the oracle hands them over."""
+    """A store with six measured networks: the last two are what the search re-measured."""
     from mnas_pred.store import MeasurementStore
 
     db = tmp_path_factory.mktemp("store") / "m.db"
     archs = SearchSpace.default().sample(6, seed=8)
     with MeasurementStore(db) as store:
-        for i, a in enumerate(archs[:4]):
-            m = _measurement(a, 0.3, i)
+        measurements = [_measurement(a, 0.3, i) for i, a in enumerate(archs)]
+        for m in measurements:
             store.add(m.device, m.arch, 224, m.settings, m)
-    records = [StoredMeasurement(1000 + i, _measurement(a, 0.3, 10 + i)) for i, a in enumerate(archs[4:])]
-    return db, records
+    return db, measurements[4:]
 
 
 class TestPredictorFileModel(LatencyModelTestCase):
@@ -111,6 +109,5 @@ class TestPredictorFileModel(LatencyModelTestCase):
 
     @pytest.fixture
     def refit_inputs(self, store_and_records):
-        _, records = store_and_records
-        archs = [parse_arch(r.measurement.arch) for r in records]
-        return archs, np.array([r.measurement.latency_ms for r in records]), records
+        _, remeasured = store_and_records
+        return [parse_arch(m.arch) for m in remeasured], np.array([m.latency_ms for m in remeasured])

@@ -52,9 +52,6 @@ def kill_worker_once(spec, arch):
 
 ray_evaluator.evaluate_candidate = kill_worker_once
 from mnas_pred.cli import main
-from mnas_pred.testing.evaluator import EvaluatorTestCase
-from search.accuracy import AnalyticAccuracy
-from search.evaluator import AccuracySpec
 sys.exit(main(sys.argv[2:]))
 """
 

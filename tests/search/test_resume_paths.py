@@ -53,7 +53,7 @@ class _FileModel(AnalyticLatencyModel):
         super().__init__(32)
         self.path = path
 
-    def refit(self, archs, measured_ms, out_dir, records=()):
+    def refit(self, archs, measured_ms, out_dir):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         path = Path(out_dir) / "predictor-1.json"
         path.write_text("{}")
@@ -98,3 +98,23 @@ def test_a_folder_naming_its_device_the_old_way_resumes(tmp_path):
     state["config"]["device"] = "local"
     save_state(tmp_path / "checkpoint.npz", state)
     assert len(run_search(config(8), resume=True).history) == 8
+
+
+def test_a_damaged_device_in_the_checkpoint_is_named_as_a_changed_setting(tmp_path):
+    import pytest
+
+    from mnas_pred.errors import MnasPredError
+    from mnas_pred.records import DeviceSpec
+    from search.checkpoint import load_state, save_state
+    from search.config import SearchConfig
+    from search.runner import run_search
+
+    config = SearchConfig(out_dir=str(tmp_path), target_ms=8.0, accuracy="analytic", predictor="analytic",
+                          device=DeviceSpec(), revalidate_top=0, samples=4, batch_size=4, export_top=0, references=[])
+    run_search(config)
+    for damaged in ("phone:X", {"kind": "adb"}):
+        state = load_state(tmp_path / "checkpoint.npz")
+        state["config"]["device"] = damaged
+        save_state(tmp_path / "checkpoint.npz", state)
+        with pytest.raises(MnasPredError, match=r"different settings than the checkpoint.*: device"):
+            run_search(config, resume=True)

@@ -1,4 +1,4 @@
-"""Profiling on several phones at once (device_profiler.fleet): two fake phones behind the fake
+"""Profiling on several phones at once (device_profiler.campaign): two fake phones behind the fake
 ``adb`` (fakes/), one store, a phone that disappears mid-run, phones of different models."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import threading
 
 import pytest
 
-from device_profiler._base import Device, DeviceError, DeviceInfo, MeasureSettings, RawTiming
+from device_profiler._base import Device
 from device_profiler.adb import AdbDevice
-from device_profiler.campaign import profile as profile_many
-from device_profiler.protocol import sample_archs
-from device_profiler.work_queue import WorkQueue as _WorkQueue
+from device_profiler.campaign import profile
+from device_profiler.work_queue import WorkQueue
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 
@@ -31,7 +32,7 @@ def phone(fa, serial: str) -> AdbDevice:
 
 
 def archs(n: int, seed: int = 11) -> list[str]:
-    return [a.to_string() for a in sample_archs(SearchSpace.default(), n, seed=seed)]
+    return [a.to_string() for a in SearchSpace.default().sample(n, seed=seed)]
 
 
 def stored(db) -> list[dict]:
@@ -47,7 +48,7 @@ def test_two_phones_share_the_models_into_one_store(fake_android, tmp_path):
     db = tmp_path / "m.db"
     events = []
     with MeasurementStore(db) as store, phone(fa, A) as a, phone(fa, B) as b:
-        report = profile_many([a, b], wanted, store, FAST, resolution=64, progress=events.append)
+        report = profile([a, b], wanted, store, FAST, resolution=64, progress=events.append)
     records = stored(db)
     assert report.measured == 5 and report.failed == [] and not any(d.dropped for d in report.devices)
     assert sorted(r["arch"] for r in records) == sorted(wanted)  # each model once: no duplicates, none lost
@@ -67,7 +68,7 @@ def test_phone_lost_mid_run_the_other_finishes_and_a_rerun_resumes(fake_android,
     db = tmp_path / "m.db"
     events = []
     with MeasurementStore(db) as store, phone(fa, A) as a, phone(fa, B) as b:
-        report = profile_many([a, b], wanted, store, FAST, resolution=64, progress=events.append)
+        report = profile([a, b], wanted, store, FAST, resolution=64, progress=events.append)
     lost, kept = report.devices
     assert lost.dropped and A in lost.dropped and kept.dropped is None
     assert [e.device for e in events if e.status == "dropped"] == [f"adb:{A}"]
@@ -78,7 +79,7 @@ def test_phone_lost_mid_run_the_other_finishes_and_a_rerun_resumes(fake_android,
     assert len(from_a) == lost.measured >= 1  # what A finished before it went is kept
     # The same command again resumes: everything is in the store, nothing is measured twice.
     with MeasurementStore(db) as store, phone(fa, B) as b2:
-        again = profile_many([b2], wanted, store, FAST, resolution=64)
+        again = profile([b2], wanted, store, FAST, resolution=64)
     assert (again.measured, again.skipped) == (0, 5) and len(stored(db)) == 5
 
 
@@ -111,7 +112,7 @@ class ScriptedDevice(Device):
     """A device that answers at once with synthetic timings, or fails from its ``fail_from``-th
     call on (transiently like a lost phone, or not, like an unusable tool). It stands in for
     the phone so that the queue's hand-over rules are tested in a second; the unit under test,
-    profile_many, runs for real (threads, export, protocol, SQLite). ``signal_after`` sets
+    profile, runs for real (threads, export, protocol, SQLite). ``signal_after`` sets
     ``signal`` after that many calls; ``wait_for`` holds the first call until an event is set
     (so a test can fix which device acts first)."""
 
@@ -147,7 +148,7 @@ def test_device_dropping_out_hands_its_models_to_the_others(tmp_path, transient)
     steady = ScriptedDevice("test:steady", wait_for=flaky_gone)
     wanted = archs(6, seed=13)
     with MeasurementStore(tmp_path / "m.db") as store:
-        report = profile_many([flaky, steady], wanted, store, FAST, resolution=32, num_classes=10,
+        report = profile([flaky, steady], wanted, store, FAST, resolution=32, num_classes=10,
                               retries=1, max_consecutive_failures=3)
         assert report.measured == 6 and report.failed == []
         assert "test:flaky is gone" in report.devices[0].dropped and report.devices[1].dropped is None
@@ -166,7 +167,7 @@ class BrokenDevice(ScriptedDevice):
 def test_unexpected_exception_on_one_device_neither_hangs_nor_loses_its_model(tmp_path):
     wanted = archs(3, seed=15)
     with MeasurementStore(tmp_path / "m.db") as store:
-        report = profile_many([BrokenDevice("test:broken"), ScriptedDevice("test:steady")], wanted, store, FAST,
+        report = profile([BrokenDevice("test:broken"), ScriptedDevice("test:steady")], wanted, store, FAST,
                               resolution=32, num_classes=10)
         assert "RuntimeError" in report.devices[0].dropped and report.measured == 3
         assert sorted(r["arch"] for r in store.records()) == sorted(wanted)
@@ -177,11 +178,11 @@ def test_every_device_lost_stops_with_the_error_and_keeps_what_was_measured(tmp_
     devices = [ScriptedDevice("test:a", fail_from=2), ScriptedDevice("test:b", fail_from=3)]
     with MeasurementStore(tmp_path / "m.db") as store:
         with pytest.raises(DeviceError, match="is gone"):
-            profile_many(devices, wanted, store, FAST, resolution=32, num_classes=10)
+            profile(devices, wanted, store, FAST, resolution=32, num_classes=10)
         kept = store.records()
     assert len(kept) == 3 and len({r["arch"] for r in kept}) == 3  # 1 on a, 2 on b, all committed
     with MeasurementStore(tmp_path / "m.db") as store:  # the phones are back: the re-run does the rest
-        report = profile_many([ScriptedDevice("test:a"), ScriptedDevice("test:b")], wanted, store, FAST,
+        report = profile([ScriptedDevice("test:a"), ScriptedDevice("test:b")], wanted, store, FAST,
                               resolution=32, num_classes=10)
         assert (report.skipped, report.measured) == (3, 5)
         assert sorted(r["arch"] for r in store.records()) == sorted(wanted)
@@ -190,14 +191,14 @@ def test_every_device_lost_stops_with_the_error_and_keeps_what_was_measured(tmp_
 def test_same_serial_twice_and_mixed_models_are_refused(tmp_path):
     with MeasurementStore(tmp_path / "m.db") as store:
         with pytest.raises(DeviceError, match="given twice"):
-            profile_many([ScriptedDevice("test:a"), ScriptedDevice("test:a")], archs(1), store, FAST, resolution=32)
+            profile([ScriptedDevice("test:a"), ScriptedDevice("test:a")], archs(1), store, FAST, resolution=32)
         with pytest.raises(DeviceError, match="--allow-mixed"):
-            profile_many([ScriptedDevice("test:a"), ScriptedDevice("test:b", model="Other")], archs(1), store, FAST,
+            profile([ScriptedDevice("test:a"), ScriptedDevice("test:b", model="Other")], archs(1), store, FAST,
                          resolution=32)
 
 
 def test_work_queue_hand_over_rules():
-    q = _WorkQueue([(0, "x"), (1, "y")], ["a", "b"])
+    q = WorkQueue([(0, "x"), (1, "y")], ["a", "b"])
     assert q.take("a") == (0, "x")
     assert q.give_back("a", (0, "x"))  # b has not tried it: back to the front
     assert q.take("a") == (1, "y")  # a skips what it failed
@@ -205,7 +206,32 @@ def test_work_queue_hand_over_rules():
     assert not q.give_back("b", (0, "x"))  # failed on every device still running: recorded as failed
     q.done()
     assert q.take("b") is None and q.take("a") is None
-    q = _WorkQueue([(0, "x"), (1, "y")], ["a", "b"])
+    q = WorkQueue([(0, "x"), (1, "y")], ["a", "b"])
     assert q.take("a") == (0, "x") and q.give_back("a", (0, "x"))
     assert q.drop("b") == [(0, "x")]  # only a is left, and a failed it
     assert q.take("a") == (1, "y")
+
+
+def test_ctrl_c_commits_what_the_other_devices_had_already_finished(tmp_path):
+    # Ctrl-C arrives while the collector handles a's first model; b's first model is already
+    # measured and waiting on the queue by then (both devices are into their second model).
+    second_a, second_b = threading.Event(), threading.Event()
+    devices = [ScriptedDevice("test:a", signal=second_a, signal_after=2),
+               ScriptedDevice("test:b", signal=second_b, signal_after=2)]
+
+    def ctrl_c_once(event):
+        if event.status == "measured" and not ctrl_c_once.fired:
+            ctrl_c_once.fired = True
+            assert second_a.wait(30) and second_b.wait(30)
+            raise KeyboardInterrupt
+
+    ctrl_c_once.fired = False
+    with MeasurementStore(tmp_path / "m.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            profile(devices, archs(8, seed=16), store, FAST, resolution=32, num_classes=10,
+                         progress=ctrl_c_once)
+        kept = store.records()
+    for t in threading.enumerate():  # the workers end after their model in flight
+        if t.name.startswith("profile-test:"):
+            t.join(30)
+    assert {r["device"] for r in kept} == {"test:a", "test:b"}  # both devices' first models are kept

@@ -1,0 +1,75 @@
+"""The measurement store's tables (:mod:`mnas_pred.store` describes them): the DDL a new file is
+created with, and the version that :mod:`mnas_pred.store_migrations` upgrades older files to."""
+
+from __future__ import annotations
+
+SCHEMA_NAME = "mnas-pred-measurements"
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # schema 1 is upgraded on a writable open, read as it is on a read-only one
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    runtime_version TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    id INTEGER PRIMARY KEY,
+    arch TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    num_classes INTEGER NOT NULL,
+    params INTEGER,
+    macs INTEGER,
+    UNIQUE (arch, resolution, num_classes)
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    model_id INTEGER NOT NULL REFERENCES models(id),
+    settings_key TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    threads INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    latency_p10_ms REAL NOT NULL,
+    latency_p90_ms REAL NOT NULL,
+    latency_mean_ms REAL NOT NULL,
+    latency_min_ms REAL NOT NULL,
+    cv REAL NOT NULL,
+    spread REAL NOT NULL,
+    layer_sum_ms REAL NOT NULL,
+    profiled_runs INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    samples TEXT NOT NULL,
+    bursts TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    device_metadata TEXT NOT NULL,
+    run_metadata TEXT NOT NULL,
+    measured_at TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    runtime TEXT NOT NULL DEFAULT 'onnxruntime',
+    runtime_version TEXT NOT NULL DEFAULT '',
+    accelerator TEXT NOT NULL DEFAULT 'cpu',
+    UNIQUE (device_id, model_id, settings_key, runtime, runtime_version, accelerator)
+);
+CREATE TABLE IF NOT EXISTS layer_timings (
+    measurement_id INTEGER NOT NULL REFERENCES measurements(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    PRIMARY KEY (measurement_id, name)
+);
+CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id);
+"""
+
+
+def table_ddl(name: str) -> str:
+    """The ``CREATE TABLE`` statement of one table (a migration rebuilds the table with it)."""
+    start = SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {name} (")
+    return SCHEMA[start:SCHEMA.index(";", start)].replace(" IF NOT EXISTS", "")
