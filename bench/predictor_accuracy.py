@@ -63,10 +63,11 @@ def layer_level(csv: Path, folds: int, seed: int, repeats: int = 1) -> dict:
     return out
 
 
-def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, max_cv: float | None = None) -> dict:
+def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, max_cv: float | None = None,
+                drift_correction: bool = True) -> dict:
     from predictors.evaluation import model_holdout
 
-    data = from_store(db)
+    data = from_store(db, drift_correction=drift_correction)
     n_dropped = 0
     if max_cv is not None:
         # A data-quality filter, not a tuning knob: on a shared machine some measurements are
@@ -87,17 +88,22 @@ def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, m
     ev = summarize(predict_on(fitted, test), f"holdout: train {n_train} networks, test {n_test} others", 0)
     from predictors.report import write_report
 
-    write_report(ev, out_dir / "model_level", f"model-level accuracy on {data.devices[0]}",
-                 {"database": db, "train networks": n_train, "test networks": n_test})
+    label = "drift-corrected" if drift_correction else "raw"
+    write_report(ev, out_dir / ("model_level" if drift_correction else "model_level_raw"),
+                 f"model-level accuracy on {data.devices[0]} ({label} latencies)",
+                 {"database": db, "train networks": n_train, "test networks": n_test,
+                  **{k: v.get("summary", v) if isinstance(v, dict) else v
+                     for k, v in data.measurement_quality.items()}})
     m = ev.metrics["model"]
-    print("model level: " + ", ".join(f"{k} {m[k]['within_10pct']:.1f}% ±10%, Spearman {m[k]['spearman']:.3f}" for k in KINDS), flush=True)
+    print(f"model level ({label}): " + ", ".join(f"{k} {m[k]['within_10pct']:.1f}% ±10%, Spearman {m[k]['spearman']:.3f}" for k in KINDS), flush=True)
     models = data.models
     return {
         "database": str(db), "device": data.devices, "n_networks": int(n_networks), "n_train": n_train, "n_test": n_test,
         "fit_seconds": round(fit_s, 1), "max_cv": max_cv, "n_dropped_by_max_cv": n_dropped, "resolutions": sorted(int(r) for r in models["resolution"].unique()),
         "measurement_cv_median": float(models["cv"].median()) if "cv" in models else None,
         "layer_sum_ratio_median": float((models["layer_sum_ms"] / models["latency_ms"]).median()) if "layer_sum_ms" in models else None,
-        "calibration_lgbm": fitted["lgbm"].calibration_.coef,
+        "calibration_lgbm": fitted["lgbm"].calibration_.coef, "drift_correction": drift_correction,
+        "measurement_quality": data.measurement_quality,
         **ev.as_dict(),
     }
 
@@ -112,6 +118,7 @@ def main(argv=None) -> int:
     ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-cv", type=float, help="model level: drop measurements whose run-to-run CV exceeds this")
+    ap.add_argument("--no-raw", action="store_true", help="model level: skip the comparison with raw (uncorrected) latencies")
     ap.add_argument("--out", type=Path, default=Path("bench/out/predictor_accuracy"))
     args = ap.parse_args(argv)
     if args.csv is None and args.db is None:
@@ -129,13 +136,23 @@ def main(argv=None) -> int:
                 lines += [f"Mean over fold seeds {r['repeated']['fold_seeds']}:", "", metrics_table_md(r["repeated"]["metrics"])]
     if args.db is not None:
         results["model_level"] = model_level(args.db, args.train, args.test, args.seed, args.out, args.max_cv)
+        if not args.no_raw:  # same split (same seed, same networks), raw latencies
+            results["model_level_raw"] = model_level(args.db, args.train, args.test, args.seed, args.out, args.max_cv,
+                                                     drift_correction=False)
         r = results["model_level"]
         lines += [f"## Model level: {r['database']} ({r['n_networks']} networks, device {', '.join(r['device'])})", "",
                   f"Train on {r['n_train']} networks, test on {r['n_test']} others"
                   + (f" (dropped {r['n_dropped_by_max_cv']} networks with CV > {r['max_cv']})" if r["max_cv"] is not None else "")
                   + ". Median measurement CV "
                   f"{r['measurement_cv_median']}, median per-layer-sum / end-to-end {r['layer_sum_ratio_median']}.", "",
+                  "Drift-corrected latencies (training and test):", "",
                   metrics_table_md(r["metrics"]), "Plots: model_level/."]
+        q = r["measurement_quality"]
+        lines += [f"- drift correction: {json.dumps(q.get('drift', {}))}",
+                  f"- noise floor: {q.get('noise_floor', {}).get('summary', 'no reference runs')}", ""]
+        if "model_level_raw" in results:
+            lines += ["Raw latencies, same split:", "", metrics_table_md(results["model_level_raw"]["metrics"]),
+                      "Plots: model_level_raw/."]
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (args.out / "report.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out / 'report.md'}")

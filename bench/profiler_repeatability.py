@@ -9,13 +9,17 @@ Reports
   (|A - B| / mean(A, B)); the median of it is the headline (target <= 3%),
 * models per hour of each run, end to end (sampling, export, measurement, storage;
   target >= 3,000 at 224x224, one thread),
-* the per-layer sum / end-to-end median ratio of every model of run A (target: within 15%).
+* the per-layer sum / end-to-end median ratio of every model of run A (target: within 15%),
+* the same relative difference after drift correction (``--drift-every``, default 5: both runs
+  time the reference network every 5 models; the two stores' measurements are corrected together,
+  as if profiled into one store: :mod:`mnas_pred.drift_correction`), raw and corrected side by side
+  (target <= 3% corrected).
 
 Writes ``bench/out/profiler_repeatability.json`` and ``.md`` and prints a summary. A benchmark,
 not a test: it never fails on a number. The load average is recorded with the numbers because
 a shared machine moves them.
 
-    .venv/bin/python bench/profiler_repeatability.py [--models 10] [--additivity-models 20] [--seed 0]
+    .venv/bin/python bench/profiler_repeatability.py [--models 10] [--additivity-models 20] [--seed 0] [--drift-every 5]
 """
 
 from __future__ import annotations
@@ -61,10 +65,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--drift-every", type=int, default=5)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("extra", nargs="*", help="more profile-device options, after --")
     args = ap.parse_args()
     n_a = max(args.models, args.additivity_models)
+    args.extra = ["--drift-every", str(args.drift_every), *args.extra]
+    uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="mnas-pred-bench-"))
     try:
@@ -76,8 +83,19 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()
 
+    # the drift correction of both runs together, one baseline for both (as if profiled into one store)
+    import pandas as pd
+
+    from mnas_pred.drift_correction import add_drift_correction
+
+    joint = add_drift_correction(pd.concat([fa.assign(run="a"), fb.assign(run="b")], ignore_index=True)
+                                 .drop(columns=["latency_corrected_ms", "drift_factor", "drift_flag"]))
+    fa = fa.assign(latency_corrected_ms=joint.loc[joint["run"] == "a", "latency_corrected_ms"].to_numpy())
+    fb = fb.assign(latency_corrected_ms=joint.loc[joint["run"] == "b", "latency_corrected_ms"].to_numpy())
     both = fa.merge(fb, on="arch", suffixes=("_a", "_b"))
     rel = ((both["latency_ms_a"] - both["latency_ms_b"]).abs() / ((both["latency_ms_a"] + both["latency_ms_b"]) / 2))
+    ca, cb = both["latency_corrected_ms_a"], both["latency_corrected_ms_b"]
+    rel_corr = (ca - cb).abs() / ((ca + cb) / 2)
     # Whole-process drift (design.md §4: 10-15% between processes here) moves every model of a run
     # together. Each run measures the drift reference (MnasNet-B1) first; dividing by it shows how
     # much of the difference is that shift rather than per-model noise.
@@ -92,13 +110,15 @@ def main() -> None:
         {"arch": r.arch, "macs_m": round(r.macs_a / 1e6, 1), "latency_a_ms": round(r.latency_ms_a, 3),
          "latency_b_ms": round(r.latency_ms_b, 3), "rel_diff": round(d, 4), "cv_a": round(r.cv_a, 4),
          "cv_b": round(r.cv_b, 4), "attempts_a": int(r.attempts_a), "attempts_b": int(r.attempts_b),
-         "layer_sum_ratio_a": round(r.layer_sum_ratio_a, 4)}
-        for r, d in zip(both.itertuples(), rel)
+         "layer_sum_ratio_a": round(r.layer_sum_ratio_a, 4), "corrected_a_ms": round(r.latency_corrected_ms_a, 3),
+         "corrected_b_ms": round(r.latency_corrected_ms_b, 3), "rel_diff_corrected": round(dc, 4)}
+        for r, d, dc in zip(both.itertuples(), rel, rel_corr)
     ]
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"host": platform.node(), "cpu": fa["device_model"].iloc[0], "cpus": os.cpu_count(),
-                    "load_avg_before": load_before, "load_avg_after": load_after},
+                    "load_avg_before": load_before, "load_avg_after": load_after, "uptime_before": uptime_before,
+                    "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()},
         "resolution": args.resolution, "threads": args.threads, "settings": run_a["settings"],
         "repeatability": {
             "models": len(both), "median_rel_diff": float(rel.median()), "mean_rel_diff": float(rel.mean()),
@@ -106,6 +126,9 @@ def main() -> None:
             "median_ratio_a_over_b": shift,
             "reference_ms": [ref_a, ref_b],
             "median_rel_diff_reference_normalized": None if rel_norm is None else float(rel_norm.median()),
+            "drift_every": args.drift_every,
+            "median_rel_diff_corrected": float(rel_corr.median()), "mean_rel_diff_corrected": float(rel_corr.mean()),
+            "max_rel_diff_corrected": float(rel_corr.max()), "within_3pct_corrected": int((rel_corr <= 0.03).sum()),
         },
         "throughput": {
             "run_a": {"models": run_a["measured"], "seconds": run_a["seconds"], "models_per_hour": run_a["models_per_hour"]},
@@ -127,6 +150,9 @@ def main() -> None:
         "| metric | value | target |", "| --- | --- | --- |",
         f"| median relative difference between two runs ({rep['models']} models) | {rep['median_rel_diff']:.2%} "
         f"(mean {rep['mean_rel_diff']:.2%}, max {rep['max_rel_diff']:.2%}, {rep['within_3pct']} within 3%) | <= 3% |",
+        f"| the same, drift-corrected (reference every {rep['drift_every']} models, interpolated) | "
+        f"{rep['median_rel_diff_corrected']:.2%} (mean {rep['mean_rel_diff_corrected']:.2%}, max "
+        f"{rep['max_rel_diff_corrected']:.2%}, {rep['within_3pct_corrected']} within 3%) | <= 3% |",
         f"| run A / run B, median over models (whole-run shift) | {rep['median_ratio_a_over_b']:.3f} | |",
         (f"| median relative difference after dividing by each run's MnasNet-B1 reference | "
          f"{rep['median_rel_diff_reference_normalized']:.2%} | |" if rep["median_rel_diff_reference_normalized"] is not None
@@ -136,14 +162,16 @@ def main() -> None:
         f"| per-layer sum / end-to-end ({add['n']} models) | median {add['median']:.3f}, p10 {add['p10']:.3f}, "
         f"p90 {add['p90']:.3f}, range {add['min']:.3f}-{add['max']:.3f}; {add['within_15pct']}/{add['n']} within 15% "
         "| each within 15% |", "",
-        "| model | MACs (M) | run A ms | run B ms | rel. diff | CV A | CV B | layers/e2e A |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | MACs (M) | run A ms | run B ms | rel. diff | corrected A | corrected B | rel. diff corrected | CV A | CV B | layers/e2e A |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(f"| `{m['arch'][:40]}...` | {m['macs_m']} | {m['latency_a_ms']} | {m['latency_b_ms']} | {m['rel_diff']:.2%} "
+          f"| {m['corrected_a_ms']} | {m['corrected_b_ms']} | {m['rel_diff_corrected']:.2%} "
           f"| {m['cv_a']:.3f} | {m['cv_b']:.3f} | {m['layer_sum_ratio_a']:.3f} |" for m in per_model),
         "",
     ]
     (args.out / "profiler_repeatability.md").write_text("\n".join(lines))
-    print("\n".join(lines[4:12]))
+    print(f"uptime before: {uptime_before}\nuptime after: {report['machine']['uptime_after']}")
+    print("\n".join(lines[2:13]))
     print(f"wrote {args.out / 'profiler_repeatability.json'} and .md")
 
 

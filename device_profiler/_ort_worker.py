@@ -78,20 +78,40 @@ def measure(req: dict) -> dict:
         b, d = clock(), cpu_clock()
         samples.append((b - a) / 1e6)
         cpu.append((d - c) / 1e6)
-    del sess
-
-    profile_path, profile_warmup = None, int(req.get("profile_warmup", 2))
+    phases = {"session": session_s, "timed": time.perf_counter() - t0 - session_s}
+    profile_path, calibration_path, profile_warmup = None, None, int(req.get("profile_warmup", 2))
     profile_on_cpu: list[float] = []
+    paired_ms: list[float] = []
+    calibration_on_cpu: list[float] = []
     if int(req.get("profile_runs", 0)) > 0:
         # A separate session: profiling adds overhead, so its runs never enter the end-to-end
-        # samples. Its first runs are warm-up and are dropped by the parser.
+        # samples. Each profiled run follows one unprofiled run of the end-to-end session
+        # (``paired_ms``): the pair sees the same machine state, which on a shared machine moves
+        # 10-15% within a second, so the profile can be related to the end-to-end value run by
+        # run. The first runs are warm-up and are dropped by the parser.
         # Runs during which the process was preempted do not count towards profile_runs (their
-        # node times include the wait; the parent drops them): up to 4x more runs are taken to
-        # get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
+        # node times include the wait; the parent drops them when enough clean ones remain): more
+        # runs are taken to get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
+        # With several threads the runs are not paired: each session has its own intra-op pool,
+        # whose threads spin after a run, so the other session's next run would compete with them
+        # (measured on a loaded 2-core VM at 2 threads: paired runs 1.5x slower than the
+        # end-to-end runs). The end-to-end session is released first, as before.
+        pair = threads == 1
+        if not pair:
+            del sess, run
         psess = _session(req["model"], threads, req["profile_prefix"])
-        wanted, clean, cap = int(req["profile_runs"]), 0, profile_warmup + 5 * int(req["profile_runs"])
+        # With one thread preempted runs are usable (the per-layer median over runs leaves their
+        # waits out), so fewer extra runs are taken than with several, where they are dropped.
+        wanted, clean = int(req["profile_runs"]), 0
+        cap = profile_warmup + (2 if threads == 1 else 5) * wanted
         min_on_cpu = float(req.get("min_on_cpu", 0.9))
         while len(profile_on_cpu) < cap and (len(profile_on_cpu) < profile_warmup + wanted or clean < wanted):
+            if pair:
+                c, a = cpu_clock(), clock()
+                run(None, feeds)
+                b, d = clock(), cpu_clock()
+                # a preempted unprofiled run's CPU time is its run time without the wait (one thread)
+                paired_ms.append((b - a) / 1e6 if d - c >= min_on_cpu * (b - a) else (d - c) / 1e6)
             c, a = cpu_clock(), clock()
             psess.run(None, feeds)
             b, d = clock(), cpu_clock()
@@ -99,16 +119,34 @@ def measure(req: dict) -> dict:
             if len(profile_on_cpu) > profile_warmup and profile_on_cpu[-1] >= min_on_cpu:
                 clean += 1
         profile_path = psess.end_profiling()
+        phases["profile"] = time.perf_counter() - t0 - sum(phases.values())
+        del psess
+        if req.get("calibration_model"):
+            # The profiler's own per-node overhead, measured now, in this process: a model of
+            # trivial nodes whose profiled kernel time is nothing but that overhead.
+            csess = _session(req["calibration_model"], 1, req["profile_prefix"] + "_calibration")
+            cfeeds = _feeds(csess)
+            for _ in range(profile_warmup + int(req.get("calibration_runs", 20))):
+                c, a = cpu_clock(), clock()
+                csess.run(None, cfeeds)
+                b, d = clock(), cpu_clock()
+                calibration_on_cpu.append((d - c) / max(b - a, 1))
+            calibration_path = csess.end_profiling()
+            phases["calibration"] = time.perf_counter() - t0 - sum(phases.values())
     return {
         "samples_ms": samples,
         "cpu_ms": cpu,
         "profile_on_cpu": profile_on_cpu,
         "profile_path": profile_path,
+        "paired_ms": paired_ms,
+        "calibration_path": calibration_path,
+        "calibration_on_cpu": calibration_on_cpu,
         "profile_warmup": profile_warmup,
         "affinity": affinity,
         "nice": niceness,
         "pid": os.getpid(),
         "session_s": session_s,
+        "phases_s": {k: round(v, 4) for k, v in phases.items()},
         "ort_version": ort.__version__,
     }
 

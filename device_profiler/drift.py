@@ -2,11 +2,29 @@
 
 The campaign loop (:mod:`device_profiler.campaign`) calls :meth:`DriftCheck.before_model`
 before each model and :meth:`DriftCheck.after_model` after each one it measured; one check per
-device (each phone drifts on its own)."""
+device (each phone drifts on its own).
+
+A fixed reference network (MnasNet-B1) is timed end to end (three processes pooled) at the start
+of a campaign and after every ``every`` measured models. Every measurement records which
+reference run it follows and how many models after it (``run_metadata.drift``); the
+drift-corrected latency is computed when the store is read (:mod:`mnas_pred.drift_correction`),
+interpolating between the reference runs before and after each measurement, the latter known
+only later.
+
+Noisy machine: a reference run more than ``slow_factor`` (1.5) times slower than the fastest one
+of the campaign means the machine is much slower now than it can be (another job, throttling,
+a noisy VM neighbour). The reference is then re-timed after a pause, up to ``retries`` times;
+if the machine stays slow the reference run is marked ``slow`` and every measurement after it
+carries the mark until the next reference run, so a number taken while the machine was several
+times slower is never stored without saying so (exports give ``drift_flag``; ``fit-predictor``
+reports the flagged count, and the correction divides the slowdown out).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import time
+import uuid
 from pathlib import Path
 
 from device_profiler._base import Device
@@ -15,45 +33,84 @@ from device_profiler.protocol import measure_model
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 
 DEFAULT_REFERENCE = "mnasnet-b1"
+SLOW_FACTOR = 1.5
+RETRIES = 2
+PAUSE_S = (2.0, 5.0)
+REFERENCE_PROCESSES = 3
+
+
+def process_medians(m: Measurement) -> list[float]:
+    """The median of each process (attempt) of a measurement, in order: the spread among the
+    back-to-back processes of one reference run is the device's process-to-process noise, free
+    of drift (:func:`mnas_pred.noise_floor.groups_floor`)."""
+    import statistics
+
+    by_attempt: dict[int, list[float]] = {}
+    for b in m.bursts:
+        by_attempt.setdefault(int(b["attempt"]), []).extend(b["samples_ms"])
+    return [round(statistics.median(v), 5) for _a, v in sorted(by_attempt.items()) if v]
 
 
 class DriftCheck:
     """Re-measures a fixed reference model (end to end only) at the start of a run and after
-    every ``every`` measured models. The ratio of its latency now to its first latency is the
-    machine's drift (thermal throttling, a neighbour's load); it is recorded with every
-    measurement (``run_metadata.drift_ratio``) so that consumers can correct or drop a period.
-    ``history`` lists every re-measurement: ``after_models``, ``latency_ms``, ``ratio``."""
+    every ``every`` measured models (see the module docstring). ``history`` lists every
+    re-measurement: ``after_models``, ``latency_ms``, ``ratio`` (to the first), ``cv``, ``slow``,
+    ``retried``, ``machine``."""
 
     def __init__(self, device: Device, files: ModelFiles, reference: str, every: int, settings: MeasureSettings,
-                 info: DeviceInfo):
+                 info: DeviceInfo, *, slow_factor: float = SLOW_FACTOR, retries: int = RETRIES,
+                 pause_s: tuple[float, ...] = PAUSE_S):
         from mnas_pred.arch import parse_arch
 
         self.device, self.files, self.every, self.info = device, files, every, info
         self.reference = parse_arch(reference).to_string()
-        self.settings = dataclasses.replace(settings, profile_runs=0)
+        # three processes pooled: one reference run's level is then ~1.7x less noisy than a
+        # single process's, and it is the denominator of every correction after it
+        self.settings = dataclasses.replace(settings, profile_runs=0, repeats=max(settings.repeats, REFERENCE_PROCESSES))
+        self.slow_factor, self.retries, self.pause_s = slow_factor, retries, pause_s
+        self.campaign = uuid.uuid4().hex[:12]
         self.baseline_ms: float | None = None
+        self.best_ms: float | None = None
         self.ratio: float | None = None
         self.since = 0
         self.history: list[dict] = []
         self._path: Path | None = None  # held until close(): it is timed again and again
 
-    def _measure(self, after: int) -> None:
+    def _time_reference(self) -> Measurement:
         if self._path is None:
             self._path = self.files.path(self.reference)
-        m = measure_model(self.device, self._path, self.settings, [], device_info=self.info)
+        return measure_model(self.device, self._path, self.settings, [], device_info=self.info)
+
+    def _measure(self, after: int) -> None:
+        m = self._time_reference()
+        retried = 0
+        while self.best_ms is not None and m.latency_ms > self.slow_factor * self.best_ms and retried < self.retries:
+            time.sleep(self.pause_s[min(retried, len(self.pause_s) - 1)])  # a transient load may pass
+            m = self._time_reference()
+            retried += 1
+        slow = self.best_ms is not None and m.latency_ms > self.slow_factor * self.best_ms
         if self.baseline_ms is None:
             self.baseline_ms = m.latency_ms
+        self.best_ms = m.latency_ms if self.best_ms is None else min(self.best_ms, m.latency_ms)
         self.ratio = m.latency_ms / self.baseline_ms
         self.since = 0
-        self.history.append({"after_models": after, "latency_ms": m.latency_ms, "ratio": self.ratio})
+        self.history.append({"after_models": after, "latency_ms": m.latency_ms, "ratio": self.ratio,
+                             "cv": round(m.cv, 4), "slow": slow, "retried": retried,
+                             "process_ms": process_medians(m), "machine": m.metadata.get("machine", {})})
 
     def before_model(self, measured_so_far: int) -> None:
         if self.baseline_ms is None or self.since >= self.every:
             self._measure(measured_so_far)
 
     def after_model(self, m: Measurement) -> None:
-        self.since += 1
+        last = self.history[-1]
         m.metadata["drift_ratio"] = self.ratio
+        m.metadata["drift"] = {
+            "campaign": self.campaign, "reference": len(self.history) - 1, "models_since": self.since,
+            "reference_ms": round(last["latency_ms"], 5), "reference_cv": last["cv"], "slow": last["slow"],
+            "reference_process_ms": last["process_ms"],
+        }
+        self.since += 1
 
     def close(self) -> None:
         if self._path is not None:

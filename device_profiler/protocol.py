@@ -21,10 +21,11 @@ them into a :class:`Measurement`:
 * ``settings.repeats`` > 1 asks for that many independent run sets from the start; pooling
   them averages out process-level drift (10–15% between processes on the development machine).
 * Per-layer times come from the separate profiled run set (the first attempt's): the per-node
-  trace is mapped to layers (stem, ``blockB_layerL``, head; unmapped nodes such as layout
-  reorders go to ``other``), each layer's time is its median over the profiled runs, and their
-  sum is compared with the end-to-end median (``Measurement.layer_sum_ratio``). A runtime that
-  attributes layers itself gives ``RawTiming.layer_ms``, which is used as it is.
+  trace is mapped to layers (stem, ``blockB_layerL``, head; ONNX Runtime's layout reorders go to
+  their neighbours' layer or, at a boundary, to ``between_layers``: :mod:`device_profiler.trace`),
+  each layer's time is its median over the profiled runs, and their sum is compared with the
+  end-to-end median (``Measurement.layer_sum_ratio``). A runtime that attributes layers itself
+  gives ``RawTiming.layer_ms``, which is used as it is.
 
 The statistics are in :mod:`device_profiler.stats`; the loop over many models and devices is
 :mod:`device_profiler.campaign`.
@@ -125,6 +126,14 @@ def measure_model(
         profiled_runs = profiled.profiled_runs
         layers = (dict(profiled.layer_ms) if profiled.layer_ms  # a runtime that attributes layers itself
                   else trace.layer_times_ms(profiled.node_events, profiled_runs, layer_names, reduce="median"))
+        # A device that relates its profile to the end-to-end runs of the same call (the local
+        # device: run_metadata.profile.e2e_ms) gets it brought to the final value's machine state
+        # when outlier bursts or later attempts made that value differ from those runs.
+        profile_e2e = (profiled.metadata.get("profile") or {}).get("e2e_ms")
+        if profile_e2e and not profiled.layer_ms and stats["median_ms"] > 0:
+            scale = stats["median_ms"] / profile_e2e
+            layers = {k: v * scale for k, v in layers.items()}
+            profiled.metadata["profile"]["final_scale"] = round(scale, 4)
     meta = {**metadata[0], "attempt_metadata": metadata[1:]} if len(metadata) > 1 else dict(metadata[0])
     meta["preempted_fraction"] = round(1 - clean_total / max(len(all_samples), 1), 4)
     return Measurement(

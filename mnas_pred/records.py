@@ -163,7 +163,7 @@ class Measurement:
     spread: float  # (max - min) / median of the kept burst medians
     samples_ms: list[float]  # the kept samples, in run order (preempted runs as effective_samples() counts them)
     bursts: list[dict]  # every burst: attempt, median_ms, outlier, samples_ms
-    layers_ms: dict[str, float]  # per layer, network order; "other" = nodes of no layer
+    layers_ms: dict[str, float]  # per layer, network order; "between_layers" = boundary nodes (device_profiler.trace)
     layer_sum_ms: float  # sum of layers_ms (0 when the device gave no profile)
     profiled_runs: int
     attempts: int

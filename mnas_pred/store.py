@@ -53,7 +53,16 @@ SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind 
        mo.arch, mo.resolution, mo.num_classes, mo.params, mo.macs, m.threads,
        m.latency_ms, m.latency_p10_ms, m.latency_p90_ms, m.latency_mean_ms, m.latency_min_ms,
        m.cv, m.spread, m.layer_sum_ms, m.profiled_runs, m.attempts, m.model_sha256,
-       {runtime}, m.settings, m.measured_at, m.duration_s
+       {runtime}, m.settings, m.measured_at, m.duration_s,
+       json_extract(m.run_metadata, '$.drift.campaign') AS drift_campaign,
+       json_extract(m.run_metadata, '$.drift.reference') AS drift_reference,
+       json_extract(m.run_metadata, '$.drift.models_since') AS drift_models_since,
+       json_extract(m.run_metadata, '$.drift.reference_ms') AS drift_reference_ms,
+       json_extract(m.run_metadata, '$.drift.slow') AS drift_slow,
+       json_extract(m.run_metadata, '$.drift.reference_process_ms') AS drift_reference_process_ms,
+       json_extract(m.run_metadata, '$.machine.steal') AS steal,
+       json_extract(m.run_metadata, '$.machine.load1') AS load1,
+       json_extract(m.run_metadata, '$.machine.noisy') AS machine_noisy
 FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
 {where} ORDER BY m.id
 """
@@ -343,16 +352,24 @@ class MeasurementStore:
         resolution, num_classes, params, macs, threads, latency_ms (median), latency_p10_ms,
         latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms,
         layer_sum_ratio, profiled_runs, attempts, model_sha256, runtime, runtime_version,
-        accelerator (the measurement's runtime identity), settings (JSON), measured_at, duration_s.
+        accelerator (the measurement's runtime identity), settings (JSON), measured_at, duration_s;
+        the drift correction beside the raw median (``latency_corrected_ms``, ``drift_factor``,
+        ``drift_flag``: :mod:`mnas_pred.drift_correction`; computed over the rows read, so an
+        ``after_id`` read corrects the new rows among themselves) and what it was computed from
+        (``drift_*``), and the CPU steal share and load average during the measurement with what
+        was off, if anything (``steal``, ``load1``, ``machine_noisy``; local device).
         ``after_id``: only the measurements stored after that one (the rows a reader has not seen)."""
-        df = self._frame(_MODELS_QUERY, device, after_id)
+        from mnas_pred.drift_correction import add_drift_correction
+
+        df = add_drift_correction(self._frame(_MODELS_QUERY, device, after_id))
         df.insert(df.columns.get_loc("layer_sum_ms") + 1, "layer_sum_ratio",
                   (df["layer_sum_ms"] / df["latency_ms"]).where(df["layer_sum_ms"] > 0))
         return df
 
     def layers_frame(self, device: str | None = None, after_id: int | None = None) -> pd.DataFrame:
         """One row per layer per measurement: measurement_id, device, arch, resolution, position,
-        name (stem, blockB_layerL, head, or ``other`` for nodes of no layer), latency_ms."""
+        name (stem, blockB_layerL, head, or ``between_layers`` for layout conversions at a layer
+        boundary; ``other`` in stores written before it), latency_ms."""
         return self._frame(_LAYERS_QUERY, device, after_id)
 
     def samples(self, measurement_id: int) -> dict:

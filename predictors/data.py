@@ -14,6 +14,7 @@ resolution is in the same fold, so no layer of a test network is ever seen in tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class TrainingData:
     layers: pd.DataFrame
     models: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MODEL_COLUMNS)))
     sources: list[str] = field(default_factory=list)
+    measurement_quality: dict = field(default_factory=dict)  # drift correction and noise floor (store data)
 
     @property
     def has_models(self) -> bool:
@@ -54,7 +56,7 @@ class TrainingData:
         return TrainingData(
             self.layers[lay_mask].reset_index(drop=True),
             self.models[self.models["model_key"].isin(keys)].reset_index(drop=True),
-            self.sources,
+            self.sources, self.measurement_quality,
         )
 
     def subset_layers(self, mask) -> TrainingData:
@@ -75,6 +77,8 @@ class TrainingData:
             out["resolutions"] = sorted(int(r) for r in self.models["resolution"].unique())
             lat = self.models["latency_ms"]
             out["model_latency_ms"] = {"min": float(lat.min()), "median": float(lat.median()), "max": float(lat.max())}
+        if self.measurement_quality:
+            out["measurement_quality"] = self.measurement_quality
         return out
 
 
@@ -105,11 +109,14 @@ def read_measurements_csv(path: str | Path) -> pd.DataFrame:
 
 def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = "store",
                       device: str | None = None, runtime: str | None = None,
-                      accelerator: str | None = None) -> TrainingData:
+                      accelerator: str | None = None, drift_correction: bool = True) -> TrainingData:
     """Whole-model and per-layer rows in the measurement store's frame format
     (``MeasurementStore.models_frame()`` / ``.layers_frame()``), joined with each network's
     layer configuration on the layer name. One device, measured with one runtime on one
-    accelerator (``runtime`` "ort" | "litert" and ``accelerator`` choose when it has several)."""
+    accelerator (``runtime`` "ort" | "litert" and ``accelerator`` choose when it has several).
+    With ``drift_correction`` (the default) every measurement's latency and layer times are
+    divided by its drift factor (:mod:`mnas_pred.drift_correction`; measurements without
+    reference runs stay raw)."""
     if models.empty:
         raise MnasPredError(f"{source} holds no whole-model measurements", "run `mnas-pred profile-device --db FILE` first")
     models = models.copy()
@@ -119,6 +126,13 @@ def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = 
         models["device"] = models["device_model"].fillna(models["device_key"]).astype(str)
     models = _select_device(models, device, "device", source, also_matches="device_key")
     models = _select_runtime(models, runtime, accelerator, source)
+    quality = measurement_quality(models, drift_correction)
+    if drift_correction and "latency_corrected_ms" in models:
+        models["latency_raw_ms"] = models["latency_ms"]
+        # rows without a corrected value (a search's own new measurements) keep their raw one
+        models["latency_ms"] = models["latency_corrected_ms"].fillna(models["latency_raw_ms"])
+        scale = dict(zip(models["measurement_id"], models["latency_ms"] / models["latency_raw_ms"]))
+        layers = layers.assign(latency_ms=layers["latency_ms"] * layers["measurement_id"].map(scale).fillna(1.0))
     if "num_classes" not in models:
         models["num_classes"] = 1000
     models["num_classes"] = models["num_classes"].fillna(1000).astype(int)
@@ -133,14 +147,39 @@ def from_store_frames(models: pd.DataFrame, layers: pd.DataFrame, source: str = 
         rows.append(cfg.assign(measurement_id=mid, model_key=key))
     config = pd.concat(rows, ignore_index=True).drop(columns=["latency_ms"], errors="ignore")
     timed = layers[["measurement_id", "name", "latency_ms"]]
-    table = config.merge(timed, on=["measurement_id", "name"], how="inner")  # drops "other" (unmapped nodes)
+    table = config.merge(timed, on=["measurement_id", "name"], how="inner")  # drops between_layers (and "other" of older stores)
     table = table[table["latency_ms"] > 0]
     table["device"] = table["measurement_id"].map(device_of).astype(str)
-    return TrainingData(normalize_layer_table(table).reset_index(drop=True), models.reset_index(drop=True), [source])
+    return TrainingData(normalize_layer_table(table).reset_index(drop=True), models.reset_index(drop=True), [source],
+                        quality)
+
+
+def measurement_quality(models: pd.DataFrame, drift_correction: bool) -> dict:
+    """What the report says about the measurements: whether and how much the drift correction
+    moved them, and the noise floor from the campaigns' reference runs (the same network timed
+    in a fresh process every N models: :mod:`mnas_pred.noise_floor`)."""
+    from mnas_pred.drift_correction import correction_summary
+    from mnas_pred.noise_floor import groups_floor, noise_floor, sentence
+
+    out: dict = {"drift_correction": drift_correction}
+    if "drift_factor" in models:
+        out["drift"] = correction_summary(models)
+    if "drift_reference_ms" in models:
+        runs = models.dropna(subset=["drift_reference_ms", "drift_campaign"]).drop_duplicates(
+            ["drift_campaign", "drift_reference"])
+        groups = [json.loads(v) for v in runs.get("drift_reference_process_ms", pd.Series(dtype=object)).dropna()]
+        floor = groups_floor(groups, f"{len(groups)} reference runs in the store, processes back to back")
+        if not floor and len(runs) >= 3:  # older stores: one process per reference run, drift included
+            floor = noise_floor(runs["drift_reference_ms"].astype(float).tolist())
+            floor = {**floor, "source": "reference runs (one process each, drift included)",
+                     "summary": sentence(floor, f"{len(runs)} reference runs in the store")}
+        if floor:
+            out["noise_floor"] = floor
+    return out
 
 
 def from_store(db: str | Path, device: str | None = None, runtime: str | None = None,
-               accelerator: str | None = None) -> TrainingData:
+               accelerator: str | None = None, drift_correction: bool = True) -> TrainingData:
     """Everything in a measurement store (``mnas_pred.store``) for one device."""
     db = Path(db)
     if not db.is_file():
@@ -151,19 +190,21 @@ def from_store(db: str | Path, device: str | None = None, runtime: str | None = 
         layers = store.layers_frame()
     if models is None or len(models) == 0:
         raise MnasPredError(f"database '{db}' holds no measurements", f"run `mnas-pred profile-device --db {db}` first")
-    return from_store_frames(models, layers, source=str(db), device=device, runtime=runtime, accelerator=accelerator)
+    return from_store_frames(models, layers, source=str(db), device=device, runtime=runtime, accelerator=accelerator,
+                             drift_correction=drift_correction)
 
 
 def load_training_data(db: str | Path | None = None, measurements: Sequence[str | Path] = (),
                        device: str | None = None, runtime: str | None = None,
-                       accelerator: str | None = None) -> TrainingData:
+                       accelerator: str | None = None, drift_correction: bool = True) -> TrainingData:
     """The store and/or per-layer CSVs, for one device (``device`` picks it when several) and, in
-    the store, one runtime on one accelerator (``runtime``/``accelerator`` pick them when several)."""
+    the store, one runtime on one accelerator (``runtime``/``accelerator`` pick them when several);
+    store latencies drift-corrected unless ``drift_correction`` is False."""
     if db is None and not measurements:
         raise MnasPredError("no training data given", "pass --db FILE and/or --measurements CSV")
     parts = []
     if db is not None:
-        parts.append(from_store(db, device, runtime, accelerator))
+        parts.append(from_store(db, device, runtime, accelerator, drift_correction))
     if measurements:
         parts.append(from_layer_csvs(measurements, device))
     if len(parts) == 1:
@@ -171,7 +212,7 @@ def load_training_data(db: str | Path | None = None, measurements: Sequence[str 
     data = TrainingData(
         pd.concat([p.layers for p in parts], ignore_index=True),
         pd.concat([p.models for p in parts if p.has_models], ignore_index=True),
-        [s for p in parts for s in p.sources],
+        [s for p in parts for s in p.sources], parts[0].measurement_quality,
     )
     if len(data.devices) > 1:
         raise MnasPredError(

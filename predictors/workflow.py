@@ -84,11 +84,13 @@ def fit_predictor(data: TrainingData, kind: str = "lgbm", space: SearchSpace | N
 def fit_predictor_file(out: Path, db: Path | None = None, measurements: Sequence[Path] = (), device: str | None = None,
                        kind: str = "lgbm", report_dir: Path | None = None, init_from: Path | None = None,
                        folds: int = DEFAULT_FOLDS, space_path: Path | None = None, seed: int = 0,
-                       runtime: str | None = None, accelerator: str | None = None) -> dict:
+                       runtime: str | None = None, accelerator: str | None = None,
+                       drift_correction: bool = True) -> dict:
     """``fit-predictor``: load data (one device, one runtime on one accelerator), cross-validate,
-    fit, write the file (and the report). ``init_from`` may come from another runtime: adaptation."""
+    fit, write the file (and the report). ``init_from`` may come from another runtime: adaptation.
+    Store latencies are drift-corrected unless ``drift_correction`` is False."""
     space = SearchSpace.load(space_path)
-    data = load_training_data(db, measurements, device, runtime, accelerator)
+    data = load_training_data(db, measurements, device, runtime, accelerator, drift_correction)
     other = load_predictor(init_from, space=space) if init_from is not None else None
     pf, evaluation = fit_predictor(data, kind, space, folds, other, seed=seed)
     save_predictor(pf, out)
@@ -99,9 +101,32 @@ def fit_predictor_file(out: Path, db: Path | None = None, measurements: Sequence
     if report_dir is not None and evaluation is not None:
         from predictors.report import write_report
 
+        info = {"predictor file": out, **quality_lines(summary.get("measurement_quality", {})),
+                "training data": {k: v for k, v in summary.items() if k != "measurement_quality"}}
         result["report"] = str(write_report(evaluation, report_dir, f"{kind} latency predictor for {pf.device.get('name')}",
-                                            {"predictor file": out, "training data": summary}))
+                                            info))
     return result
+
+
+def quality_lines(quality: dict) -> dict:
+    """The report's lines on the measurements: the drift correction used (and how much it moved
+    the latencies) and the noise floor of the device (what accuracy the data allows)."""
+    out = {}
+    drift = quality.get("drift") or {}
+    if quality:
+        if not quality.get("drift_correction"):
+            out["drift correction"] = "off (--no-drift-correction): raw latencies"
+        elif drift.get("corrected"):
+            out["drift correction"] = (
+                f"on: {drift['corrected']} measurements divided by their interpolated reference factor "
+                f"(median change {100 * drift['median_abs_change']:.1f}%, largest {100 * drift['max_abs_change']:.1f}%); "
+                f"{drift['uncorrected']} without reference runs kept raw; {drift['flagged']} flagged"
+                + (f" ({'; '.join(drift['flags'][:3])})" if drift["flags"] else ""))
+        else:
+            out["drift correction"] = "on, but no measurement has reference runs (profile-device --drift-every N)"
+    if "noise_floor" in quality:
+        out["noise floor"] = quality["noise_floor"]["summary"]
+    return out
 
 
 def evaluate_predictor_file(path: Path, db: Path | None = None, measurements: Sequence[Path] = (),

@@ -17,7 +17,7 @@ from mnas_pred.errors import DeviceError, MnasPredError, from_os_error
 
 # Command modules register themselves on `app` when imported (each imports its stage lazily,
 # inside its commands, so `mnas-pred --help` stays fast).
-for _module in ("core", "profiling", "predicting", "searching"):
+for _module in ("core", "profiling", "checking", "predicting", "searching"):
     importlib.import_module(f"mnas_pred.cli.{_module}")
 
 

@@ -55,10 +55,13 @@ def fit_predictor(
     space: SpaceOption = None,
     runtime: RuntimeFilter = None,
     accelerator: AcceleratorFilter = None,
+    drift_correction: Annotated[bool, typer.Option("--drift-correction/--no-drift-correction", help="Divide every stored latency by the machine's drift at the time (interpolated between the profiling campaign's reference runs); --no-drift-correction trains on the raw medians.")] = True,
     json_out: JsonOption = False,
 ) -> None:
     """Fit a latency predictor (and the flops/lut/rf baselines) on measurements, cross-validate
-    it, and write it as one JSON file. A predictor is for one device, one runtime, one accelerator."""
+    it, and write it as one JSON file. A predictor is for one device, one runtime, one accelerator.
+    The report says how much the drift correction moved the latencies and the accuracy the
+    device's noise allows (from the reference runs)."""
     from predictors.workflow import fit_predictor_file
 
     if folds == 1:
@@ -66,13 +69,17 @@ def fit_predictor(
     if report is not None and folds == 0:
         raise MnasPredError("--report needs the cross-validation that --folds 0 skips", "drop --folds 0 or --report")
     result = fit_predictor_file(out, db, measurements or [], device, kind, report, init_from, folds, space, seed,
-                                runtime=runtime, accelerator=accelerator)
+                                runtime=runtime, accelerator=accelerator, drift_correction=drift_correction)
     if json_out:
         print_json(result)
         return
     if result["evaluation"]:
         _print_metrics(result["evaluation"]["metrics"], f"{folds}-fold CV ({result['evaluation']['split']})")
     td = result["training_data"]
+    from predictors.workflow import quality_lines
+
+    for key, line in quality_lines(td.get("measurement_quality", {})).items():
+        console.print(f"{key}: {line}", markup=False, highlight=False)
     console.print(
         f"wrote {result['out']}: {kind} for device '{result['device'].get('name')}', trained on {td['n_layers']} layers"
         + (f" and {td['n_models']} networks" if td["n_models"] else "")

@@ -90,13 +90,34 @@ _PROGRESS_COLUMNS = (
 )
 
 
-def drift_sentence(worst: dict, every: int) -> str:
+def drift_sentence(worst: dict, every: int, history: list[dict] = ()) -> str:
     """The largest drift of the reference model, what it means and what was done about it."""
     return (f"drift of the reference model (MnasNet-B1, re-timed every {every} models): at most "
             f"{worst['ratio'] - 1:+.1%} (after {worst['after_models']} models), i.e. the device ran that much "
             f"{'slower' if worst['ratio'] >= 1 else 'faster'} than at the start (heat, other load); latencies are "
-            "stored as measured, not corrected, each with its drift ratio (run_metadata.drift_ratio in the "
-            "store); beyond a few percent, profile again into a new --db while the device is idle")
+            "stored as measured with the reference run they follow; exports give latency_corrected_ms beside "
+            "them (interpolated between reference runs) and fit-predictor trains on it"
+            + ("; reference runs marked slow (1.5x its best even after a pause): "
+               + ", ".join(f"after {d['after_models']} models" for d in slow) + " (flagged in drift_flag)"
+               if (slow := [d for d in history if d.get("slow")]) else ""))
+
+
+def campaign_noise_floor(drift: list[dict]) -> dict:
+    """The noise floor (:mod:`mnas_pred.noise_floor`) from a campaign's reference runs: the same
+    network timed in back-to-back fresh processes every N models (their spread inside a
+    reference run; or, for records without per-process times, across reference runs). Empty
+    with too few."""
+    from mnas_pred.noise_floor import groups_floor, noise_floor, sentence
+
+    groups = [d["process_ms"] for d in drift if len(d.get("process_ms") or ()) > 1]
+    floor = groups_floor(groups, f"{len(groups)} reference runs of this campaign, processes back to back")
+    if floor:
+        return floor
+    refs = [d["latency_ms"] for d in drift]
+    if len(refs) < 3:
+        return {}
+    floor = noise_floor(refs)
+    return {**floor, "summary": sentence(floor, f"{len(refs)} reference runs of this campaign")}
 
 
 def _print_layer_ratios(r: dict) -> None:
@@ -187,6 +208,7 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
         "stored_for_device": total_stored, "drift": report.drift,
         "runtime": {"runtime": report.device.runtime, "version": report.device.runtime_version,
                     "accelerator": report.device.accelerator},
+        "noise_floor": campaign_noise_floor(report.drift),
     }
     if report.measured and not ratios and settings.profile_runs > 0:
         summary["per_layer"] = _END_TO_END_ONLY.get(report.device.runtime, "none: the device gave no profile")
@@ -200,7 +222,10 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
         console.print(f"per-layer times: {summary['per_layer']}", markup=False, highlight=False)
     if len(report.drift) > 1:
         worst = max(report.drift, key=lambda d: abs(d["ratio"] - 1))
-        console.print(drift_sentence(worst, drift_every), markup=False, highlight=False)
+        console.print(drift_sentence(worst, drift_every, report.drift), markup=False, highlight=False)
+    if summary["noise_floor"]:
+        console.print(summary["noise_floor"]["summary"] + " (a dedicated 30 s check: mnas-pred check-device)",
+                      markup=False, highlight=False)
     _print_layer_ratios(summary["layer_sum_ratio"])
 
 

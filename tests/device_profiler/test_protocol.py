@@ -112,8 +112,8 @@ def test_measure_arch_gives_end_to_end_and_per_layer(tmp_path):
     assert sum(len(b["samples_ms"]) for b in m.bursts) == FAST.runs * m.attempts  # one thread: every run counts
     assert 0 < len(m.samples_ms) <= FAST.runs * m.attempts
     assert 1 <= m.profiled_runs <= FAST.profile_runs
-    assert set(m.layers_ms) <= {*names, "other"} and {"stem", "head"} <= set(m.layers_ms)
-    assert [n for n in m.layers_ms if n != "other"] == [n for n in names if n in m.layers_ms]  # network order
+    assert set(m.layers_ms) <= {*names, "between_layers"} and {"stem", "head"} <= set(m.layers_ms)
+    assert [n for n in m.layers_ms if n != "between_layers"] == [n for n in names if n in m.layers_ms]  # network order
     assert m.layer_sum_ms == pytest.approx(sum(m.layers_ms.values())) and m.layer_sum_ms > 0
     assert m.metadata["affinity"] and m.device.kind == "local" and m.settings == FAST
     assert (m.params, m.macs) == count(arch, 64)  # counted here, before the store sees the record
@@ -165,9 +165,9 @@ def test_layer_times_median_ignores_one_slow_run():
 
     events = [("/stem/Conv", "Conv", 100.0, r) for r in range(5)] + [("/head/Conv", "Conv", 50.0, r) for r in range(5)]
     events[2] = ("/stem/Conv", "Conv", 5000.0, 2)  # one run 50x slower
-    events.append(("ReorderOutput", "Reorder", 10.0, 0))  # a node of no layer, in one run only
+    events.append(("ReorderOutput", "Reorder", 10.0, 0))  # a node of no layer after the head, in one run only
     median = trace.layer_times_ms(events, 5, ["stem", "head"], reduce="median")
-    assert median == {"stem": 0.1, "head": 0.05, "other": 0.0}
+    assert median == {"stem": 0.1, "head": 0.05}
     assert trace.layer_times_ms(events, 5, ["stem", "head"])["stem"] == pytest.approx(1.08)
 
 

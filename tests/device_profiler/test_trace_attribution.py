@@ -1,0 +1,84 @@
+"""Every node of a real ONNX Runtime profile is attributed (a layer or ``between_layers``), and the
+profiler-overhead correction and the run pairing behave; ratios only, never milliseconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from device_profiler import trace
+from device_profiler.local import LocalDevice
+from mnas_pred.records import MeasureSettings
+from tests.device_profiler.conftest import ARCHS
+
+
+def _profile(path, prefix, runs=4, drop=1):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.enable_profiling = True
+    so.profile_file_prefix = str(prefix)
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32) for i in sess.get_inputs()}
+    for _ in range(runs):
+        sess.run(None, feeds)
+    return trace.kernel_records(trace.load_trace(Path(sess.end_profiling())), drop_first_runs=drop)
+
+
+@pytest.mark.parametrize("which", range(len(ARCHS)))
+def test_every_node_of_a_real_profile_is_attributed(onnx_models, tmp_path, which):
+    model = onnx_models[which]
+    records, runs = _profile(model.path, tmp_path / "p")
+    events = [r[:4] for r in records]
+    labels = trace.attribute(events, model.layers)
+    assert len(labels) == len(events) and set(labels) <= {*model.layers, trace.BETWEEN_LAYERS}
+    # ONNX Runtime's own layout nodes exist and are attributed too
+    inserted = [lab for e, lab in zip(events, labels) if trace.layer_of_node(e[0], frozenset(model.layers)) is None]
+    assert inserted and all(lab in {*model.layers, trace.BETWEEN_LAYERS} for lab in inserted)
+    layers = trace.layer_times_ms(events, runs, model.layers)
+    total = sum(e[2] for e in events) / 1000 / runs
+    assert sum(layers.values()) == pytest.approx(total)  # nothing lost, nothing counted twice
+    assert {"stem", "head"} <= set(layers)
+
+
+def test_neighbours_decide_nodes_without_a_layer():
+    ev = [("/stem/Conv", "Conv", 10, 1), ("ReorderOutput_token_1", "ReorderOutput", 1, 1),
+          ("/block1_layer0/Conv", "Conv", 10, 1), ("ReorderInput_token_2", "ReorderInput", 1, 1),
+          ("/block1_layer0/Add", "Add", 1, 1), ("ReorderOutput", "ReorderOutput", 1, 1),
+          ("ReorderInput", "ReorderInput", 2, 2), ("/stem/Conv", "Conv", 10, 2)]
+    assert trace.attribute(ev, ["stem", "block1_layer0"]) == [
+        "stem", "between_layers", "block1_layer0", "block1_layer0", "block1_layer0", "block1_layer0",
+        "stem", "stem"]
+
+
+def test_overhead_correction_by_input_count():
+    cal = [("one_input_0", "Abs", 2.0, 3, 1), ("four_inputs_0", "Sum", 2.6, 3, 4),
+           ("one_input_1", "Neg", 2.0, 4, 1), ("four_inputs_1", "Sum", 2.6, 4, 4)]
+    over = trace.overhead_from_calibration(cal)
+    assert over["one_input"] == pytest.approx(2.0) and over["per_extra_input"] == pytest.approx(0.2)
+    fixed = trace.subtract_overhead([("a", "Conv", 100.0, 3, 3), ("b", "Reorder", 1.0, 3, 1)], over)
+    assert fixed == [("a", "Conv", pytest.approx(97.6), 3), ("b", "Reorder", 0.0, 3)]  # never below zero
+    assert trace.state_scale({3: 2.0, 4: 4.0}, 2.0) == {3: 1.0, 4: 0.5}
+
+
+def test_calibration_model_measures_a_small_positive_overhead(tmp_path):
+    path = tmp_path / "cal.onnx"
+    path.write_bytes(trace.calibration_model(20))
+    records, _ = _profile(path, tmp_path / "c", runs=6, drop=2)
+    over = trace.overhead_from_calibration(records)
+    # trivial nodes: their kernel time is the profiler's own work, a few microseconds at most
+    assert over["runs"] == 4 and 0 <= over["per_extra_input"] < over["one_input"] + 5
+
+
+def test_local_device_relates_profile_to_the_paired_runs(onnx_models):
+    with LocalDevice() as dev:
+        raw = dev.time_model(onnx_models[1].path, MeasureSettings(warmup=2, runs=10, profile_runs=4))
+    p = raw.metadata["profile"]
+    over = raw.metadata["profiler_overhead_us"]
+    assert over["one_input"] > 0 and p["corrected_sum_ms"] < p["raw_sum_ms"]
+    # ratios, not milliseconds: the corrected profile is of the order of the run it was paired with
+    assert 0.3 < p["paired_ratio"] < 3 and p["state_ratio"] > 0
+    assert p["paired_ratio"] < p["paired_ratio_raw"]
+    assert "steal" in raw.metadata["machine"] or raw.metadata["machine"]["cpu_count"]
