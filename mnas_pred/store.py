@@ -43,37 +43,18 @@ from mnas_pred import sqlite_files, store_migrations
 from mnas_pred.errors import MnasPredError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 from mnas_pred.store_export import check_export, write_records
-from mnas_pred.store_schema import READABLE_VERSIONS, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION, table_ddl
+from mnas_pred.store_schema import (
+    LAYERS_QUERY,
+    MODELS_QUERY,
+    READABLE_VERSIONS,
+    SCHEMA,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    table_ddl,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_MODELS_QUERY = """
-SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind AS device_kind,
-       mo.arch, mo.resolution, mo.num_classes, mo.params, mo.macs, m.threads,
-       m.latency_ms, m.latency_p10_ms, m.latency_p90_ms, m.latency_mean_ms, m.latency_min_ms,
-       m.cv, m.spread, m.layer_sum_ms, m.profiled_runs, m.attempts, m.model_sha256,
-       {runtime}, m.settings, m.measured_at, m.duration_s,
-       json_extract(m.run_metadata, '$.drift.campaign') AS drift_campaign,
-       json_extract(m.run_metadata, '$.drift.reference') AS drift_reference,
-       json_extract(m.run_metadata, '$.drift.models_since') AS drift_models_since,
-       json_extract(m.run_metadata, '$.drift.reference_ms') AS drift_reference_ms,
-       json_extract(m.run_metadata, '$.drift.slow') AS drift_slow,
-       json_extract(m.run_metadata, '$.drift.reference_process_ms') AS drift_reference_process_ms,
-       json_extract(m.run_metadata, '$.machine.steal') AS steal,
-       json_extract(m.run_metadata, '$.machine.load1') AS load1,
-       json_extract(m.run_metadata, '$.machine.noisy') AS machine_noisy
-FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
-{where} ORDER BY m.id
-"""
-
-_LAYERS_QUERY = """
-SELECT l.measurement_id, d.key AS device, mo.arch, mo.resolution, l.position, l.name, l.latency_ms
-FROM layer_timings l JOIN measurements m ON m.id = l.measurement_id
-JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
-{where} ORDER BY l.measurement_id, l.position
-"""
-
 
 def settings_key(settings: MeasureSettings | dict) -> str:
     """Canonical JSON of the settings: part of a measurement's identity (same model, other
@@ -361,7 +342,7 @@ class MeasurementStore:
         ``after_id``: only the measurements stored after that one (the rows a reader has not seen)."""
         from mnas_pred.drift_correction import add_drift_correction
 
-        df = add_drift_correction(self._frame(_MODELS_QUERY, device, after_id))
+        df = add_drift_correction(self._frame(MODELS_QUERY, device, after_id))
         df.insert(df.columns.get_loc("layer_sum_ms") + 1, "layer_sum_ratio",
                   (df["layer_sum_ms"] / df["latency_ms"]).where(df["layer_sum_ms"] > 0))
         return df
@@ -370,7 +351,7 @@ class MeasurementStore:
         """One row per layer per measurement: measurement_id, device, arch, resolution, position,
         name (stem, blockB_layerL, head, or ``between_layers`` for layout conversions at a layer
         boundary; ``other`` in stores written before it), latency_ms."""
-        return self._frame(_LAYERS_QUERY, device, after_id)
+        return self._frame(LAYERS_QUERY, device, after_id)
 
     def samples(self, measurement_id: int) -> dict:
         """The stored samples and bursts of one measurement."""

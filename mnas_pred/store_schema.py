@@ -73,3 +73,32 @@ def table_ddl(name: str) -> str:
     """The ``CREATE TABLE`` statement of one table (a migration rebuilds the table with it)."""
     start = SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {name} (")
     return SCHEMA[start:SCHEMA.index(";", start)].replace(" IF NOT EXISTS", "")
+
+
+# What the frames read (MeasurementStore.models_frame / layers_frame): one row per measurement with
+# its model, device and the drift/machine readings of its run metadata; one row per layer time.
+MODELS_QUERY = """
+SELECT m.id AS measurement_id, d.key AS device, d.model AS device_model, d.kind AS device_kind,
+       mo.arch, mo.resolution, mo.num_classes, mo.params, mo.macs, m.threads,
+       m.latency_ms, m.latency_p10_ms, m.latency_p90_ms, m.latency_mean_ms, m.latency_min_ms,
+       m.cv, m.spread, m.layer_sum_ms, m.profiled_runs, m.attempts, m.model_sha256,
+       {runtime}, m.settings, m.measured_at, m.duration_s,
+       json_extract(m.run_metadata, '$.drift.campaign') AS drift_campaign,
+       json_extract(m.run_metadata, '$.drift.reference') AS drift_reference,
+       json_extract(m.run_metadata, '$.drift.models_since') AS drift_models_since,
+       json_extract(m.run_metadata, '$.drift.reference_ms') AS drift_reference_ms,
+       json_extract(m.run_metadata, '$.drift.slow') AS drift_slow,
+       json_extract(m.run_metadata, '$.drift.reference_process_ms') AS drift_reference_process_ms,
+       json_extract(m.run_metadata, '$.machine.steal') AS steal,
+       json_extract(m.run_metadata, '$.machine.load1') AS load1,
+       json_extract(m.run_metadata, '$.machine.noisy') AS machine_noisy
+FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
+{where} ORDER BY m.id
+"""
+
+LAYERS_QUERY = """
+SELECT l.measurement_id, d.key AS device, mo.arch, mo.resolution, l.position, l.name, l.latency_ms
+FROM layer_timings l JOIN measurements m ON m.id = l.measurement_id
+JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
+{where} ORDER BY l.measurement_id, l.position
+"""

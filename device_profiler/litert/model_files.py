@@ -29,9 +29,9 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
-from device_profiler import DeviceError
 from device_profiler.litert.convert import Converted, TfliteCache
 from device_profiler.model_files import ModelFiles
+from mnas_pred.errors import DeviceError
 
 CONVERT_TIMEOUT_S = 900.0  # 224x224 networks take 35-55 s here; a CI machine is ~3x slower
 
