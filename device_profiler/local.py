@@ -136,6 +136,7 @@ class LocalDevice(Device):
     """
 
     kind = "local"
+    runtime_label = "ONNX Runtime"  # names the runtime in a failed or timed-out worker's message
 
     def __init__(self, cpus: list[int] | None = None, timeout_s: float = 300.0, python: str | None = None,
                  nice: int | None = -10):
@@ -233,17 +234,20 @@ class LocalDevice(Device):
             out, err = proc.communicate(json.dumps(request) + "\n", timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             self._kill(proc)
-            raise DeviceError(f"ONNX Runtime worker timed out after {self.timeout_s:.0f} s on {onnx_path.name}",
+            raise DeviceError(f"{self.runtime_label} worker timed out after {self.timeout_s:.0f} s on {onnx_path.name}",
                               "the model was skipped; re-run to retry it", transient=True) from None
         finally:
             self._standby = None
             self.prestart()  # the next model's worker warms up while the caller exports
         machine = noise.machine_readings(stat_before, cpus)
         lines = [ln for ln in out.splitlines() if ln.strip()]
-        result = json.loads(lines[-1]) if lines and proc.returncode == 0 else None
-        if result is None or "error" in result or "samples_ms" not in result:
+        try:
+            result = json.loads(lines[-1]) if lines and proc.returncode == 0 else None
+        except ValueError:  # a library printed after the worker's JSON line: a failed model, not a traceback
+            result = {"error": f"unreadable worker output: {lines[-1][:200]!r}"}
+        if not isinstance(result, dict) or "error" in result or "samples_ms" not in result:
             why = (result or {}).get("error") or (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-            raise DeviceError(f"ONNX Runtime failed on {onnx_path.name}: {why}",
+            raise DeviceError(f"{self.runtime_label} failed on {onnx_path.name}: {why}",
                               "the model was skipped; re-run to retry it", transient=True)
         return result, machine
 

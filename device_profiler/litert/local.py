@@ -12,11 +12,11 @@ tool (a linux_x86_64 build, ``--benchmark-model``), which is a separate device.
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from device_profiler.adb_parsing import affinity_mask
 from device_profiler.local import LocalDevice
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
@@ -54,6 +54,7 @@ def run_once(path: str | Path, x):
 class LocalLiteRtDevice(LocalDevice):
     """LiteRT (CPU, XNNPACK) on this machine; same options as :class:`~device_profiler.local.LocalDevice`."""
 
+    runtime_label = "LiteRT"
     model_format = "tflite"
 
     @property
@@ -118,31 +119,16 @@ class LocalLiteRtDevice(LocalDevice):
         cpus = self.pinned_cpus(settings.threads)
         if self.benchmark_model:  # the tool pins itself through taskset (its own samples and per-layer profile)
             return self._tool_runner().time(str(model_path), model_path, settings,
-                                            cpu_mask=format(sum(1 << c for c in cpus), "x"))
+                                            cpu_mask=affinity_mask(cpus))
         request = {"model": str(model_path), "threads": settings.threads, "warmup": settings.warmup,
                    "runs": settings.runs, "cpus": cpus, "nice": self.nice}
-        proc = self._take_worker()
-        try:
-            out, err = proc.communicate(json.dumps(request) + "\n", timeout=self.timeout_s)
-        except subprocess.TimeoutExpired:
-            self._kill(proc)
-            raise DeviceError(f"LiteRT worker timed out after {self.timeout_s:.0f} s on {model_path.name}",
-                              "the model was skipped; re-run to retry it", transient=True) from None
-        finally:
-            self._standby = None
-            self.prestart()
-        lines = [ln for ln in out.splitlines() if ln.strip()]
-        result = json.loads(lines[-1]) if lines and proc.returncode == 0 else None
-        if result is None or "error" in result or "samples_ms" not in result:
-            why = (result or {}).get("error") or (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-            raise DeviceError(f"LiteRT failed on {model_path.name}: {why}",
-                              "the model was skipped; re-run to retry it", transient=True)
+        result, machine = self._run_worker(model_path, request, cpus)  # with the steal/load readings
         return RawTiming(
             samples_ms=[float(x) for x in result["samples_ms"]], node_events=[], profiled_runs=0,
             metadata={
                 "affinity": result.get("affinity", cpus), "nice": result.get("nice"), "threads": settings.threads,
                 "worker_pid": result.get("pid"), "model_load_s": result.get("load_s"), "cpu_ms": result.get("cpu_ms"),
-                "fully_accelerated": result.get("fully_accelerated"), "per_layer": END_TO_END_ONLY,
+                "fully_accelerated": result.get("fully_accelerated"), "per_layer": END_TO_END_ONLY, "machine": machine,
             },
         )
 

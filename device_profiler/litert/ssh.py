@@ -14,20 +14,12 @@ import hashlib
 from pathlib import Path
 
 from device_profiler._shell import first_line, quote_join
+from device_profiler.adb_parsing import affinity_mask, big_cores
 from device_profiler.litert import benchmark_model as bm
 from device_profiler.litert.runner import BenchmarkModelRunner
 from device_profiler.ssh import SshDevice
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
-
-
-def fastest_cores(cpus: dict, threads: int) -> list[int]:
-    """The fastest cores by ``max_khz`` (at least ``threads``; the whole cluster at the cut)."""
-    known = sorted(((v.get("max_khz") or 0, int(n)) for n, v in cpus.items()), reverse=True)
-    if not known or known[0][0] == 0:
-        return []
-    cutoff = known[min(max(threads, 1), len(known)) - 1][0]
-    return sorted(n for f, n in known if f >= cutoff)
 
 
 class LiteRtSshDevice(SshDevice):
@@ -72,8 +64,11 @@ class LiteRtSshDevice(SshDevice):
         self._ensure_ready()
         if self._info is None:
             self._info = self.remote_info()
-        cores = fastest_cores(self._info.get("cpus", {}), settings.threads) if self.taskset else []
-        mask = format(sum(1 << c for c in cores), "x") if cores else None
+        # big_cores takes every core when their speeds are unknown: then no taskset at all
+        cpus = {int(n): {"max_khz": v.get("max_khz") or 0} for n, v in self._info.get("cpus", {}).items()}
+        known = self.taskset and any(v["max_khz"] for v in cpus.values())
+        cores = big_cores(cpus, settings.threads) if known else []
+        mask = affinity_mask(cores) if cores else None
         data = model_path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
         name = f"model-{sha[:16]}.tflite"
