@@ -44,6 +44,11 @@ def _json(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
+def settings_json(settings: MeasureSettings) -> str:
+    """The settings as the ``settings`` columns hold them (and the frames' ``settings``)."""
+    return _json(settings.as_dict())
+
+
 class ReferenceRuns:
     """The store's reference-run methods (mixed into :class:`mnas_pred.store.MeasurementStore`,
     whose connection, device rows and query helpers they use)."""
@@ -63,7 +68,7 @@ class ReferenceRuns:
                 "accelerator, arch, resolution, num_classes, settings_key, settings, latency_ms, cv, slow, process_ms, "
                 "after_models, measured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run["campaign"], int(run["reference"]), self._device_id(device_info, now), runtime, runtime_version,
-                 accelerator, run["arch"], resolution, num_classes, settings_key(settings), _json(settings.as_dict()),
+                 accelerator, run["arch"], resolution, num_classes, settings_key(settings), settings_json(settings),
                  float(run["latency_ms"]), float(run["cv"]), bool(run["slow"]), _json(run["process_ms"]),
                  int(run["after_models"]), run.get("measured_at") or now))
             c.execute("COMMIT")
