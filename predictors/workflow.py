@@ -152,7 +152,6 @@ def evaluate_predictor_file(path: Path, db: Path | None = None, measurements: Se
         if device is not None or "several devices" not in e.problem:
             raise
         data = load_training_data(db, measurements, pf.device.get("name"), drift_correction=drift_correction)
-    warned = []
     for dev in data.devices:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OtherDeviceWarning)
