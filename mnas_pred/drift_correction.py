@@ -107,13 +107,17 @@ def _reference_table(refs: pd.DataFrame) -> pd.DataFrame:
 def add_drift_correction(frame: pd.DataFrame, reference_runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """``frame`` (the store's models frame with the :data:`COLUMNS`) with ``drift_factor``,
     ``latency_corrected_ms`` and ``drift_flag`` added after ``latency_ms``. ``reference_runs``
-    (:data:`REFERENCE_COLUMNS` and the group keys; the store's) replaces the reference runs the
-    measurements name: it also has the runs no measurement follows (a campaign's last)."""
+    (:data:`REFERENCE_COLUMNS` and the group keys; the store's) replaces, for the campaigns it
+    has, the reference runs the measurements name: it also has the runs no measurement follows
+    (a campaign's last)."""
     df = frame.copy()
     factor = np.full(len(df), np.nan)
     flag = np.full(len(df), "", dtype=object)
     if all(c in df for c in COLUMNS) and df["drift_reference_ms"].notna().any():
-        refs = references_from_metadata(df) if reference_runs is None else reference_runs
+        refs = references_from_metadata(df)
+        if reference_runs is not None:  # the stored runs where a campaign has them, else its measurements'
+            refs = pd.concat([reference_runs, refs[~refs["campaign"].isin(reference_runs["campaign"])]],
+                             ignore_index=True)
         has = (df["drift_reference_ms"].notna() & df["drift_campaign"].notna()).to_numpy()
         rows = pd.DataFrame({"campaign": df["drift_campaign"].to_numpy()[has],
                              "reference": df["drift_reference"].to_numpy()[has].astype("int64"),

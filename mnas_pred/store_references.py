@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from mnas_pred import sqlite_files
 from mnas_pred.records import DeviceInfo, MeasureSettings
-from mnas_pred.store_schema import REFERENCE_METADATA_QUERY, REFERENCE_TABLE_QUERY
+from mnas_pred.store_schema import REFERENCE_FRAME_COLUMNS, REFERENCE_METADATA_QUERY, REFERENCE_TABLE_QUERY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,19 +77,26 @@ class ReferenceRuns:
             sqlite_files.rollback(c)
             raise
 
-    def reference_runs_frame(self, device: str | None = None) -> pd.DataFrame:
+    def reference_runs_frame(self, device: str | None = None, *, from_metadata: bool = True) -> pd.DataFrame:
         """One row per reference run of the drift checks (of ``device``): campaign, reference (k),
-        device, runtime, accelerator, resolution, settings (JSON, as the models frame has it),
-        reference_ms, slow; the stored ``reference_runs`` and, for campaigns not in that table
-        (older stores), the runs the measurements' metadata names."""
+        device, runtime, runtime_version, accelerator, resolution, settings (JSON, as the models
+        frame has it), reference_ms, slow; the stored ``reference_runs`` and, for campaigns not in
+        that table (older stores), the runs the measurements' metadata names (``from_metadata=False``:
+        the table alone, for a reader that holds the measurements and adds theirs itself)."""
         import pandas as pd
 
         where, args = self._where({"d.key = ?": device})
-        query = REFERENCE_METADATA_QUERY.format(runtime=self._runtime(), where=f"AND {where}" if where else "")
+        parts, params = [], []
         if self.schema_version >= 3:
-            query = (REFERENCE_TABLE_QUERY.format(where=f"WHERE {where}" if where else "") + query.replace(
-                "GROUP BY", "AND json_extract(m.run_metadata, '$.drift.campaign') NOT IN "
-                "(SELECT campaign FROM reference_runs) GROUP BY"))
-            args = args + args
-        refs = pd.read_sql_query(query, self.conn, params=args)
+            parts.append(REFERENCE_TABLE_QUERY.format(where=f"WHERE {where}" if where else ""))
+            params += args
+        if from_metadata:
+            unlisted = (" AND json_extract(m.run_metadata, '$.drift.campaign') NOT IN (SELECT campaign FROM reference_runs)"
+                        if self.schema_version >= 3 else "")
+            parts.append(REFERENCE_METADATA_QUERY.format(runtime=self._runtime(),
+                                                         where=(f"AND {where}" if where else "") + unlisted))
+            params += args
+        if not parts:
+            return pd.DataFrame(columns=list(REFERENCE_FRAME_COLUMNS))
+        refs = pd.read_sql_query(" UNION ALL ".join(parts), self.conn, params=tuple(params))
         return refs.astype({"reference": "int64", "reference_ms": "float64"}).assign(slow=refs["slow"].astype(bool))

@@ -99,13 +99,13 @@ def table_ddl(name: str) -> str:
 # The reference runs of the drift correction (MeasurementStore.reference_runs_frame), one row each, in
 # the models frame's terms (device key, settings JSON as the measurements store it): the stored
 # table (schema 3), and the runs that measurements' metadata names for campaigns not in it (older
-# stores; a reference run with no measurement after it is not there). {table} is the first
-# SELECT where the table exists, else nothing.
+# stores; a reference run with no measurement after it is not there), joined by UNION ALL.
+REFERENCE_FRAME_COLUMNS = ("campaign", "reference", "device", "runtime", "runtime_version", "accelerator", "resolution",
+                           "settings", "reference_ms", "slow")
 REFERENCE_TABLE_QUERY = """
 SELECT r.campaign, r.reference, d.key AS device, r.runtime, r.runtime_version, r.accelerator, r.resolution, r.settings,
        r.latency_ms AS reference_ms, r.slow
 FROM reference_runs r JOIN devices d ON d.id = r.device_id {where}
-UNION ALL
 """
 REFERENCE_METADATA_QUERY = """
 SELECT json_extract(m.run_metadata, '$.drift.campaign') AS campaign,

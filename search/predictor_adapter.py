@@ -34,8 +34,8 @@ class StoreSnapshot:
     """The measurement store's rows read so far: everything at the first refit, then at each
     later refit only the measurements stored since (the search's own among them). The rows are
     kept raw and the drift correction is applied to all of them together at each refit, with
-    every reference run stored by then (a small table, read whole): corrected on the new rows
-    alone, they would be divided by a baseline of their own."""
+    every reference run stored by then (a small table, read whole; no re-read of the
+    measurements): corrected on the new rows alone, they would be divided by a baseline of their own."""
 
     def __init__(self, db: Path):
         self.db = db
@@ -53,7 +53,8 @@ class StoreSnapshot:
         with MeasurementStore(self.db, create=False) as store:  # everything, then the rows stored since
             models = store.models_frame(after_id=last, drift_correction=False)
             layers = store.layers_frame(after_id=last)
-            references = store.reference_runs_frame() if drift_correction else None
+            # the stored runs alone: those of older campaigns come from the measurements held here
+            references = store.reference_runs_frame(from_metadata=False) if drift_correction else None
         if not seen:
             self.models, self.layers = models, layers
         elif len(models):

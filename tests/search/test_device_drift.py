@@ -52,19 +52,21 @@ def test_revalidation_measurements_carry_drift_metadata_and_compare_corrected(tm
     assert raw_only.latency_ms == raw_only.raw_ms
 
 
-def _store_with_campaign(db, campaign: str, archs, refs, first_index: int, latency: float = 2.0):
-    """Measurements of ``archs``, one per reference run of ``campaign`` (as profile-device writes them)."""
+def _store_with_campaign(db, campaign: str, archs, refs, first_index: int, stored_runs: bool = True):
+    """Measurements of ``archs``, one per reference run of ``campaign`` (as profile-device writes
+    them; ``stored_runs=False``: as before schema 3, the runs only in the measurements' metadata)."""
     from tests.search.test_predictor_adapter import _measurement
 
     with MeasurementStore(db) as store:
         for k, (arch, ref) in enumerate(zip(archs, refs)):
-            m = _measurement(arch, latency * ref / 5.0 / 40, first_index + k)
+            m = _measurement(arch, ref / 100, first_index + k)
             m.metadata["drift"] = {"campaign": campaign, "reference": k, "models_since": 0, "reference_ms": ref,
                                    "slow": False}
             store.add(m.device, m.arch, 224, m.settings, m)
-            store.add_reference_run(m.device, 224, 1000, m.settings,
-                                    {"campaign": campaign, "reference": k, "arch": "ref", "latency_ms": ref, "cv": 0.0,
-                                     "slow": False, "process_ms": [], "after_models": k})
+            if stored_runs:
+                store.add_reference_run(m.device, 224, 1000, m.settings,
+                                        {"campaign": campaign, "reference": k, "arch": "ref", "latency_ms": ref,
+                                         "cv": 0.0, "slow": False, "process_ms": [], "after_models": k})
 
 
 @pytest.mark.parametrize("corrected", [True, False])
@@ -74,7 +76,7 @@ def test_refit_labels_are_corrected_over_everything_read_or_all_raw(tmp_path, co
 
     db = tmp_path / "m.db"
     archs = SearchSpace.default().sample(8, seed=9)
-    _store_with_campaign(db, "profile", archs[:5], [5.0, 5.0, 5.0, 5.0, 5.0], 0)
+    _store_with_campaign(db, "profile", archs[:5], [5.0, 5.0, 5.0, 5.0, 5.0], 0, stored_runs=False)
     snapshot = StoreSnapshot(db)
     snapshot.training_data("local:test", corrected)
     _store_with_campaign(db, "search", archs[5:], [10.0, 10.0, 10.0], 5)  # the search's rounds: machine 2x slower
