@@ -85,6 +85,14 @@ class _Measured:
 
 
 @dataclass
+class _Reference:
+    """A reference run of a device's drift check, for the store's ``reference_runs``."""
+
+    key: str
+    run: dict
+
+
+@dataclass
 class _Failed:
     arch: str
     error: str
@@ -166,6 +174,11 @@ def _worker(job: _Job, device: Device, report: DeviceReport, drift: DriftCheck |
             if not error.transient or consecutive >= job.max_consecutive_failures:
                 _drop(job, key, report, error)
                 return
+        if drift is not None:
+            try:
+                drift.finish(report.measured)
+            except DeviceError:
+                pass  # the measurements are stored; only their last segment's correction is held instead
         if consecutive and error is not None:
             # The work ran out before max_consecutive_failures, but the device failed on its
             # last models (a phone lost near the end of a run): report it, it needs attention.
@@ -190,8 +203,9 @@ class _Collector:
     """The calling thread's side: writes each measurement to the store, counts, reports progress."""
 
     def __init__(self, store, report: CampaignReport, resolution: int, settings: MeasureSettings,
-                 progress: Callable[[ProfileEvent], None] | None):
+                 progress: Callable[[ProfileEvent], None] | None, num_classes: int = 1000):
         self.store, self.report, self.resolution, self.settings = store, report, resolution, settings
+        self.num_classes = num_classes
         self.progress = progress
         self.by_key = {d.device.key: d.device for d in report.devices}
         self.done = 0
@@ -221,6 +235,8 @@ class _Collector:
             self.done += 1
             r.seconds = time.perf_counter() - self.start
             self.emit(msg.arch, "measured", measurement=msg.measurement, device=msg.key)
+        elif isinstance(msg, _Reference):
+            self.store.add_reference_run(self.by_key[msg.key], self.resolution, self.num_classes, self.settings, msg.run)
         elif isinstance(msg, _Failed):
             r.failed.append({"arch": msg.arch, "error": msg.error})
             self.done += 1
@@ -273,7 +289,7 @@ def profile(
         raise DeviceError(f"a device was given twice ({', '.join(keys)})", "pass each --serial once")
     check_same_model(infos, allow_mixed)
     report = CampaignReport(devices=[DeviceReport(device=i) for i in infos], total=len(archs))
-    collect = _Collector(store, report, resolution, settings, progress)
+    collect = _Collector(store, report, resolution, settings, progress, num_classes)
     done_before = store.measured_archs(
         resolution, settings, num_classes=num_classes, device_keys=keys,
         device_models={(i.kind, i.model) for i in infos if i.kind in SHARED_BY_MODEL}, runtime=infos[0])
@@ -300,14 +316,15 @@ def _run(devices: list[Device], report: CampaignReport, collect: _Collector, fil
     """The workers, in the calling thread for one device and one thread each for several."""
     work = WorkQueue(pending, [d.device.key for d in report.devices])
     reference, every = drift
-    checks = [DriftCheck(dev, files, reference, every, job_options["settings"], r.device) if every > 0 else None
-              for dev, r in zip(devices, report.devices)]
-    if len(devices) == 1:
-        _worker(_Job(work, files, collect, contain_bugs=False, **job_options), devices[0], report.devices[0],
-                checks[0])
-        return
     out: queue.Queue = queue.Queue()
-    job = _Job(work, files, out.put, contain_bugs=True, **job_options)
+    one = len(devices) == 1  # its worker runs here and writes through the collector directly
+    job = _Job(work, files, collect if one else out.put, contain_bugs=not one, **job_options)
+    checks = [DriftCheck(dev, files, reference, every, job_options["settings"], r.device,
+                         on_reference=lambda run, key=r.device.key: job.send(_Reference(key, run)))
+              if every > 0 else None for dev, r in zip(devices, report.devices)]
+    if one:
+        _worker(job, devices[0], report.devices[0], checks[0])
+        return
     threads = [threading.Thread(target=_worker, name=f"profile-{r.device.key}", daemon=True, args=(job, dev, r, check))
                for dev, r, check in zip(devices, report.devices, checks)]
     for t in threads:
@@ -327,7 +344,7 @@ def _run(devices: list[Device], report: CampaignReport, collect: _Collector, fil
                 msg = out.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(msg, _Measured):
+            if isinstance(msg, (_Measured, _Reference)):
                 collect(msg)
         raise
     finally:

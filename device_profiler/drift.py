@@ -5,7 +5,11 @@ before each model and :meth:`DriftCheck.after_model` after each one it measured;
 device (each phone drifts on its own).
 
 A fixed reference network (MnasNet-B1) is timed end to end (three processes pooled) at the start
-of a campaign and after every ``every`` measured models. Every measurement records which
+of a campaign, after every ``every`` measured models, and once more when the campaign ends
+(:meth:`DriftCheck.finish`: the last models then lie between two reference runs, not after the
+last one, held). Each reference run is handed to ``on_reference`` as it finishes (the campaign
+stores it in the store's ``reference_runs``, also the last one, which no measurement follows).
+Every measurement records which
 reference run it follows and how many models after it (``run_metadata.drift``); the
 drift-corrected latency is computed when the store is read (:mod:`mnas_pred.drift_correction`),
 interpolating between the reference runs before and after each measurement, the latter known
@@ -25,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from device_profiler._base import Device
@@ -59,7 +65,7 @@ class DriftCheck:
 
     def __init__(self, device: Device, files: ModelFiles, reference: str, every: int, settings: MeasureSettings,
                  info: DeviceInfo, *, slow_factor: float = SLOW_FACTOR, retries: int = RETRIES,
-                 pause_s: tuple[float, ...] = PAUSE_S):
+                 pause_s: tuple[float, ...] = PAUSE_S, on_reference: Callable[[dict], None] | None = None):
         from mnas_pred.arch import parse_arch
 
         self.device, self.files, self.every, self.info = device, files, every, info
@@ -68,6 +74,7 @@ class DriftCheck:
         # single process's, and it is the denominator of every correction after it
         self.settings = dataclasses.replace(settings, profile_runs=0, repeats=max(settings.repeats, REFERENCE_PROCESSES))
         self.slow_factor, self.retries, self.pause_s = slow_factor, retries, pause_s
+        self.on_reference = on_reference  # called with each reference run (see reference_run)
         self.campaign = uuid.uuid4().hex[:12]
         self.baseline_ms: float | None = None
         self.best_ms: float | None = None
@@ -97,9 +104,30 @@ class DriftCheck:
         self.history.append({"after_models": after, "latency_ms": m.latency_ms, "ratio": self.ratio,
                              "cv": round(m.cv, 4), "slow": slow, "retried": retried,
                              "process_ms": process_medians(m), "machine": m.metadata.get("machine", {})})
+        if self.on_reference is not None:
+            self.on_reference(self.reference_run(len(self.history) - 1))
+
+    def reference_run(self, k: int) -> dict:
+        """Reference run ``k`` as the store keeps it (``MeasurementStore.add_reference_run``); its
+        latency rounded as the measurements after it record it."""
+        h = self.history[k]
+        return {"campaign": self.campaign, "reference": k, "arch": self.reference,
+                "latency_ms": round(h["latency_ms"], 5), "cv": h["cv"], "slow": h["slow"], "process_ms": h["process_ms"],
+                "after_models": h["after_models"], "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    @property
+    def reference_ms(self) -> list[float]:
+        """The reference runs so far, in order (rounded as stored)."""
+        return [round(h["latency_ms"], 5) for h in self.history]
 
     def before_model(self, measured_so_far: int) -> None:
         if self.baseline_ms is None or self.since >= self.every:
+            self._measure(measured_so_far)
+
+    def finish(self, measured_so_far: int) -> None:
+        """The campaign's last reference run, after its last model (none if no model followed the
+        previous one): the correction then interpolates the last segment instead of holding it."""
+        if self.baseline_ms is not None and self.since > 0:
             self._measure(measured_so_far)
 
     def after_model(self, m: Measurement) -> None:

@@ -20,12 +20,17 @@ Tables::
                  runtime, runtime_version, accelerator,
                  UNIQUE(device_id, model_id, settings_key, runtime, runtime_version, accelerator))
     layer_timings(measurement_id, position, name, latency_ms, PRIMARY KEY(measurement_id, name))
+    reference_runs(id, campaign, reference, device_id, runtime, runtime_version, accelerator, arch,
+                   resolution, num_classes, settings_key, settings JSON, latency_ms, cv, slow,
+                   process_ms JSON, after_models, measured_at, UNIQUE(campaign, reference))
 
 A measurement's identity includes its runtime stack (``runtime`` "onnxruntime" | "litert", its
 version, ``accelerator`` "cpu" | "gpu"): an ONNX Runtime and a LiteRT measurement of the same
 network on the same device are two measurements. The ``devices`` row describes the hardware (its
-runtime columns say what measured on it last). Files of schema 1 are upgraded when opened for
-writing and read as they are otherwise (:mod:`mnas_pred.store_migrations`).
+runtime columns say what measured on it last). ``reference_runs`` holds every reference run of a
+campaign's drift check (:mod:`mnas_pred.drift_correction`), written as it finishes. Files of
+schemas 1 and 2 are upgraded when opened for writing and read as they are otherwise
+(:mod:`mnas_pred.store_migrations`).
 
 JSON columns, never pickle: the file can be read by anyone, with any tool.
 """
@@ -35,7 +40,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +47,7 @@ from mnas_pred import sqlite_files, store_migrations
 from mnas_pred.errors import MnasPredError
 from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
 from mnas_pred.store_export import check_export, write_records
+from mnas_pred.store_references import STORED_RUNTIMES, ReferenceRuns, _json, _now, runtime_identity, settings_key
 from mnas_pred.store_schema import (
     LAYERS_QUERY,
     MODELS_QUERY,
@@ -56,34 +61,7 @@ from mnas_pred.store_schema import (
 if TYPE_CHECKING:
     import pandas as pd
 
-def settings_key(settings: MeasureSettings | dict) -> str:
-    """Canonical JSON of the settings: part of a measurement's identity (same model, other
-    thread count or run count = another measurement)."""
-    d = settings if isinstance(settings, dict) else settings.as_dict()
-    return json.dumps(d, sort_keys=True, separators=(",", ":"))
-
-
-# The runtime names of the command line (--runtime) and of the store (DeviceInfo.runtime).
-STORED_RUNTIMES = {"ort": "onnxruntime", "litert": "litert"}
-
-
-def runtime_identity(device: DeviceInfo | str | None) -> tuple[str, str | None, str]:
-    """(runtime, runtime version, accelerator) of a measurement by ``device``. A bare device key or
-    None (callers from before runtimes were told apart) means ONNX Runtime on the CPU, any version."""
-    if device is None or isinstance(device, str):
-        return "onnxruntime", None, "cpu"
-    return device.runtime or "onnxruntime", device.runtime_version or "", getattr(device, "accelerator", "cpu") or "cpu"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
-
-
-class MeasurementStore:
+class MeasurementStore(ReferenceRuns):
     """A measurement database file. ``create=False`` refuses a file that does not exist (for
     commands that only read). Use as a context manager, or call :meth:`close`."""
 
@@ -132,6 +110,9 @@ class MeasurementStore:
                                             "CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id)",
                                             SCHEMA_NAME)
             self.schema_version = 2
+        if self.schema_version == 2:
+            store_migrations.migrate_2_to_3(c, table_ddl("reference_runs"), SCHEMA_NAME)
+            self.schema_version = 3
         # WAL: readers (the predictor, `measurements`) never block the profiler that writes, and
         # a killed writer leaves a consistent file. synchronous=NORMAL is durable across a
         # process kill (only a power loss could drop the last commits).
@@ -184,6 +165,18 @@ class MeasurementStore:
                 kept = "the measurements stored before are kept"
             raise sqlite_files.user_error(e, self.path, f"store the measurement of {arch[:40]}", kept) from None
 
+    def _device_id(self, device_info: DeviceInfo, now: str) -> int:
+        """The row of ``device_info`` (added, or its properties and last sighting updated), inside the caller's transaction."""
+        self.conn.execute(
+            "INSERT INTO devices (key, kind, model, runtime, runtime_version, properties, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "last_seen = excluded.last_seen, properties = excluded.properties, "
+            "runtime_version = excluded.runtime_version",
+            (device_info.key, device_info.kind, device_info.model, device_info.runtime,
+             device_info.runtime_version, _json(device_info.properties), now, now),
+        )
+        return int(self.conn.execute("SELECT id FROM devices WHERE key = ?", (device_info.key,)).fetchone()[0])
+
     def _insert(self, device_info, arch, resolution, settings, m) -> tuple[int, bool]:
         num_classes = int(m.num_classes)
         if num_classes < 1:
@@ -195,15 +188,7 @@ class MeasurementStore:
         c = self.conn
         c.execute("BEGIN IMMEDIATE")  # take the write lock now: no lost update between processes
         try:
-            c.execute(
-                "INSERT INTO devices (key, kind, model, runtime, runtime_version, properties, first_seen, last_seen) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                "last_seen = excluded.last_seen, properties = excluded.properties, "
-                "runtime_version = excluded.runtime_version",
-                (device_info.key, device_info.kind, device_info.model, device_info.runtime,
-                 device_info.runtime_version, _json(device_info.properties), now, now),
-            )
-            device_id = c.execute("SELECT id FROM devices WHERE key = ?", (device_info.key,)).fetchone()[0]
+            device_id = self._device_id(device_info, now)
             c.execute(
                 # counts missing from the first record of a model are filled by a later one that has them
                 "INSERT INTO models (arch, resolution, num_classes, params, macs) VALUES (?, ?, ?, ?, ?) "
@@ -320,29 +305,39 @@ class MeasurementStore:
     def _frame(self, query: str, device: str | None, after_id: int | None = None) -> pd.DataFrame:
         import pandas as pd
 
-        conditions = {"d.key = ?": device, "m.id > ?": after_id}
-        args = tuple(v for v in conditions.values() if v is not None)
-        where = " AND ".join(c for c, v in conditions.items() if v is not None)
-        where = f"WHERE {where}" if where else ""
-        runtime = ", ".join(f"{c} AS {n}" for c, n in zip(store_migrations.IDENTITY_COLUMNS[self.schema_version],
-                                                          store_migrations.IDENTITY_NAMES))
-        return pd.read_sql_query(query.format(where=where, runtime=runtime), self.conn, params=args)
+        where, args = self._where({"d.key = ?": device, "m.id > ?": after_id})
+        return pd.read_sql_query(query.format(where=f"WHERE {where}" if where else "", runtime=self._runtime()),
+                                 self.conn, params=args)
 
-    def models_frame(self, device: str | None = None, after_id: int | None = None) -> pd.DataFrame:
+    @staticmethod
+    def _where(conditions: dict) -> tuple[str, tuple]:
+        args = tuple(v for v in conditions.values() if v is not None)
+        return " AND ".join(c for c, v in conditions.items() if v is not None), args
+
+    def _runtime(self) -> str:
+        return ", ".join(f"{c} AS {n}" for c, n in zip(store_migrations.IDENTITY_COLUMNS[self.schema_version],
+                                                       store_migrations.IDENTITY_NAMES))
+
+    def models_frame(self, device: str | None = None, after_id: int | None = None, *,
+                     drift_correction: bool = True) -> pd.DataFrame:
         """One row per measurement: measurement_id, device (key), device_model, device_kind, arch,
         resolution, num_classes, params, macs, threads, latency_ms (median), latency_p10_ms,
         latency_p90_ms, latency_mean_ms, latency_min_ms, cv, spread, layer_sum_ms,
         layer_sum_ratio, profiled_runs, attempts, model_sha256, runtime, runtime_version,
         accelerator (the measurement's runtime identity), settings (JSON), measured_at, duration_s;
         the drift correction beside the raw median (``latency_corrected_ms``, ``drift_factor``,
-        ``drift_flag``: :mod:`mnas_pred.drift_correction`; computed over the rows read, so an
-        ``after_id`` read corrects the new rows among themselves) and what it was computed from
-        (``drift_*``), and the CPU steal share and load average during the measurement with what
-        was off, if anything (``steal``, ``load1``, ``machine_noisy``; local device).
-        ``after_id``: only the measurements stored after that one (the rows a reader has not seen)."""
+        ``drift_flag``: :mod:`mnas_pred.drift_correction`, from every stored reference run of the
+        device, so an ``after_id`` read corrects its rows as a whole read would; left out with
+        ``drift_correction=False``, for a reader that corrects what it gathered itself) and what it
+        was computed from (``drift_*``), and the CPU steal share and load average during the
+        measurement with what was off, if anything (``steal``, ``load1``, ``machine_noisy``; local
+        device). ``after_id``: only the measurements stored after that one (the rows a reader has
+        not seen)."""
         from mnas_pred.drift_correction import add_drift_correction
 
-        df = add_drift_correction(self._frame(MODELS_QUERY, device, after_id))
+        df = self._frame(MODELS_QUERY, device, after_id)
+        if drift_correction:
+            df = add_drift_correction(df, self.reference_runs_frame(device))
         df.insert(df.columns.get_loc("layer_sum_ms") + 1, "layer_sum_ratio",
                   (df["layer_sum_ms"] / df["latency_ms"]).where(df["layer_sum_ms"] > 0))
         return df
@@ -382,3 +377,6 @@ class MeasurementStore:
         list of structs) to ``out``, or to stdout for the text formats. Returns the row count."""
         check_export(fmt, out)
         return write_records(self.records(device), fmt, out, lambda: self.models_frame(device))
+
+
+__all__ = ["SCHEMA_VERSION", "STORED_RUNTIMES", "MeasurementStore", "runtime_identity", "settings_key"]

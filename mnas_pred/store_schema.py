@@ -4,8 +4,8 @@ created with, and the version that :mod:`mnas_pred.store_migrations` upgrades ol
 from __future__ import annotations
 
 SCHEMA_NAME = "mnas-pred-measurements"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # schema 1 is upgraded on a writable open, read as it is on a read-only one
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # older ones are upgraded on a writable open, read as they are on a read-only one
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -65,6 +65,27 @@ CREATE TABLE IF NOT EXISTS layer_timings (
     latency_ms REAL NOT NULL,
     PRIMARY KEY (measurement_id, name)
 );
+CREATE TABLE IF NOT EXISTS reference_runs (
+    id INTEGER PRIMARY KEY,
+    campaign TEXT NOT NULL,
+    reference INTEGER NOT NULL,
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    runtime TEXT NOT NULL,
+    runtime_version TEXT NOT NULL,
+    accelerator TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    num_classes INTEGER NOT NULL,
+    settings_key TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    cv REAL NOT NULL,
+    slow INTEGER NOT NULL,
+    process_ms TEXT NOT NULL,
+    after_models INTEGER NOT NULL,
+    measured_at TEXT NOT NULL,
+    UNIQUE (campaign, reference)
+);
 CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id);
 """
 
@@ -74,6 +95,29 @@ def table_ddl(name: str) -> str:
     start = SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {name} (")
     return SCHEMA[start:SCHEMA.index(";", start)].replace(" IF NOT EXISTS", "")
 
+
+# The reference runs of the drift correction (MeasurementStore.reference_runs_frame), one row each, in
+# the models frame's terms (device key, settings JSON as the measurements store it): the stored
+# table (schema 3), and the runs that measurements' metadata names for campaigns not in it (older
+# stores; a reference run with no measurement after it is not there), joined by UNION ALL.
+REFERENCE_FRAME_COLUMNS = ("campaign", "reference", "device", "runtime", "runtime_version", "accelerator", "resolution",
+                           "settings", "reference_ms", "slow")
+REFERENCE_TABLE_QUERY = """
+SELECT r.campaign, r.reference, d.key AS device, r.runtime, r.runtime_version, r.accelerator, r.resolution, r.settings,
+       r.latency_ms AS reference_ms, r.slow
+FROM reference_runs r JOIN devices d ON d.id = r.device_id {where}
+"""
+REFERENCE_METADATA_QUERY = """
+SELECT json_extract(m.run_metadata, '$.drift.campaign') AS campaign,
+       json_extract(m.run_metadata, '$.drift.reference') AS reference, d.key AS device,
+       {runtime}, mo.resolution, m.settings,
+       MAX(json_extract(m.run_metadata, '$.drift.reference_ms')) AS reference_ms,
+       MAX(COALESCE(json_extract(m.run_metadata, '$.drift.slow'), 0)) AS slow
+FROM measurements m JOIN devices d ON d.id = m.device_id JOIN models mo ON mo.id = m.model_id
+WHERE json_extract(m.run_metadata, '$.drift.campaign') IS NOT NULL
+  AND json_extract(m.run_metadata, '$.drift.reference_ms') IS NOT NULL {where}
+GROUP BY 1, 2
+"""
 
 # What the frames read (MeasurementStore.models_frame / layers_frame): one row per measurement with
 # its model, device and the drift/machine readings of its run metadata; one row per layer time.

@@ -75,6 +75,16 @@ class PredictorFile:
         return self.metadata.get("device", {})
 
     @property
+    def drift_correction(self) -> bool | None:
+        """Whether the predictor learnt drift-corrected latencies (True) or raw ones (False); None
+        when the file does not say: written before fit-predictor corrected anything (its store
+        labels were raw then) or fitted on CSVs only (their values are whatever the CSV holds)."""
+        value = self.metadata.get("drift_correction")
+        if value is None:  # files of the first drift-corrected fits say it in their data summary only
+            value = self.metadata.get("training_data", {}).get("measurement_quality", {}).get("drift_correction")
+        return None if value is None else bool(value)
+
+    @property
     def space(self) -> SearchSpace:
         """The search space the predictor was fitted for (built from the metadata once)."""
         if self._space is None:

@@ -235,6 +235,8 @@ class Payload(Strict):
     training_data: TrainingSummary
     metrics: dict[Name, Any] = {}
     init_from: InitFrom | None = None
+    #: whether the labels were drift-corrected (None: unknown, a file written before the key)
+    drift_correction: bool | None = None
 
     @model_validator(mode="after")
     def _main_present(self):

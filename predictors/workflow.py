@@ -77,6 +77,8 @@ def fit_predictor(data: TrainingData, kind: str = "lgbm", space: SearchSpace | N
         "training_data": {**data.summary(), "arch_sha256": training_network_hashes(data)},
         "metrics": evaluation.as_dict() if evaluation else {},
         "init_from": {"path": str(init_from.path), "device": init_from.device} if init_from is not None else None,
+        # which labels it learnt (None: CSV data, no drift readings): evaluation and refits use the same kind
+        "drift_correction": data.measurement_quality.get("drift_correction"),
     }
     return PredictorFile(kind, fitted, metadata), evaluation
 
@@ -130,17 +132,26 @@ def quality_lines(quality: dict) -> dict:
 
 
 def evaluate_predictor_file(path: Path, db: Path | None = None, measurements: Sequence[Path] = (),
-                            device: str | None = None) -> dict:
+                            device: str | None = None, drift_correction: bool | None = None) -> dict:
     """``evaluate-predictor``: metrics of a saved predictor (and its baselines) on other data.
-    Data of another device than the predictor's is evaluated, with a warning."""
+    Data of another device than the predictor's is evaluated, with a warning. Store latencies are
+    the kind the predictor learnt (drift-corrected or raw) unless ``drift_correction`` says which;
+    a file that does not say (older than the key) is scored on corrected ones, with a warning."""
     pf = load_predictor(path)
+    warned = []
+    if drift_correction is None:
+        drift_correction = pf.drift_correction
+        if drift_correction is None:
+            drift_correction = True
+            if db is not None:
+                warned.append(f"'{path}' does not say whether it learnt drift-corrected latencies (an older file): scored "
+                              "on corrected ones; pass --no-drift-correction for raw")
     try:
-        data = load_training_data(db, measurements, device)
+        data = load_training_data(db, measurements, device, drift_correction=drift_correction)
     except MnasPredError as e:
         if device is not None or "several devices" not in e.problem:
             raise
-        data = load_training_data(db, measurements, pf.device.get("name"))  # the predictor's own device
-    warned = []
+        data = load_training_data(db, measurements, pf.device.get("name"), drift_correction=drift_correction)
     for dev in data.devices:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OtherDeviceWarning)
@@ -150,7 +161,7 @@ def evaluate_predictor_file(path: Path, db: Path | None = None, measurements: Se
     warned += overlap_warnings(overlap)
     evaluation = evaluate(pf.predictors, unseen)
     return {"predictor": str(path), "kind": pf.kind, "device": pf.device.get("name"), "data_devices": data.devices,
-            "warnings": warned, "overlap": overlap.as_dict(), **evaluation.as_dict()}
+            "drift_correction": drift_correction, "warnings": warned, "overlap": overlap.as_dict(), **evaluation.as_dict()}
 
 
 def predict_archs(path: Path, archs: Sequence[str], space_path: Path | None = None, resolution: int | None = None,

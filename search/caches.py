@@ -136,9 +136,13 @@ class MeasurementCache:
     def get(self, arch: str) -> float | None:
         return self.values.get(arch)
 
-    def put(self, arch: str, ms: float, spread: dict | None = None) -> None:
+    def put(self, arch: str, ms: float, spread: dict | None = None, raw_ms: float | None = None) -> None:
+        """``ms``: the value the search compares (drift-corrected where it was); ``raw_ms``: the
+        measured median before the correction, logged beside it."""
         self.values[arch] = float(ms)
         row = {"device": self.device_key, "arch": arch, "latency_ms": float(ms)}
         if spread is not None:
             self.spreads[arch] = row["spread"] = spread
+        if raw_ms is not None:
+            row["raw_ms"] = float(raw_ms)
         self.log.append(row)

@@ -32,9 +32,13 @@ TokenRows = Sequence["Sequence[int] | None"] | None
 class LatencyMeasurement:
     """One device measurement as the search sees it."""
 
+    #: what the search compares and rewards: drift-corrected where the device times a reference
+    #: network (:class:`search.device_measurer.DeviceMeasurer`) and the predictor learnt corrected values
     latency_ms: float
     #: spread over the timed runs (``p10_ms``, ``p90_ms``, ``cv``, ``runs``), where the device gives one
     spread: dict | None = None
+    #: the measured median before the drift correction (None: not corrected, ``latency_ms`` is raw)
+    raw_ms: float | None = None
 
 
 class LatencyModel(abc.ABC):
@@ -54,6 +58,12 @@ class LatencyModel(abc.ABC):
         """``(low, high)`` bounds; a model without uncertainty returns its point prediction twice."""
         point = self.predict(archs, tokens)
         return point, point
+
+    @property
+    def drift_correction(self) -> bool:
+        """Whether the model predicts drift-corrected latencies (the device then reports corrected
+        ones to compare with); a model fitted on raw ones says False."""
+        return True
 
     def check_device(self, device: LatencyMeasurer, allow_other: bool = False, log=None) -> None:  # noqa: B027
         """Refuse (raise :class:`~mnas_pred.errors.MnasPredError`) a device this model does not

@@ -84,7 +84,7 @@ class LatencyOracle:
             raise RuntimeError("no device to measure on")
         kill_point("measure-before")
         timing = self.device.measure(arch)
-        self.cache.put(key, float(timing.latency_ms), timing.spread)
+        self.cache.put(key, float(timing.latency_ms), timing.spread, timing.raw_ms)
         kill_point("measure-after")
         return float(timing.latency_ms)
 

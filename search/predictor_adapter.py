@@ -6,8 +6,9 @@ after a re-validation fits a predictor of the same kind and hyperparameters on e
 measurement store (``--db``) holds for the search's device — the measurements the search just
 added included — starting from the loaded predictor where the kind supports it (LightGBM: the
 loaded model is the prior that the store's data corrects, which works from a handful of
-measurements). The store is read whole once, at the first refit (:class:`StoreSnapshot`); each
-later refit reads only the rows stored since. Each refit is written to ``refits/predictor-N.json`` in the results folder, and a resumed
+measurements), on the same kind of labels as the loaded predictor (drift-corrected or raw,
+:attr:`PredictorFileModel.drift_correction`). The store is read whole once, at the first refit
+(:class:`StoreSnapshot`); each later refit reads only the rows stored since. Each refit is written to ``refits/predictor-N.json`` in the results folder, and a resumed
 search loads the latest one.
 
 Every latency query of the search (rewards, optimistic re-validation scores, Pareto re-scoring)
@@ -31,22 +32,29 @@ from search.latency import LatencyMeasurer, LatencyModel
 
 class StoreSnapshot:
     """The measurement store's rows read so far: everything at the first refit, then at each
-    later refit only the measurements stored since (the search's own among them)."""
+    later refit only the measurements stored since (the search's own among them). The rows are
+    kept raw and the drift correction is applied to all of them together at each refit, with
+    every reference run stored by then (a small table, read whole; no re-read of the
+    measurements): corrected on the new rows alone, they would be divided by a baseline of their own."""
 
     def __init__(self, db: Path):
         self.db = db
         self.models = self.layers = None  # read at the first refit
 
-    def training_data(self, device_key: str | None):
+    def training_data(self, device_key: str | None, drift_correction: bool = True):
         import pandas as pd
 
+        from mnas_pred.drift_correction import add_drift_correction
         from mnas_pred.store import MeasurementStore
         from predictors.data import from_store_frames
 
         seen = self.models is not None and len(self.models) > 0
         last = int(self.models["measurement_id"].max()) if seen else None
         with MeasurementStore(self.db, create=False) as store:  # everything, then the rows stored since
-            models, layers = store.models_frame(after_id=last), store.layers_frame(after_id=last)
+            models = store.models_frame(after_id=last, drift_correction=False)
+            layers = store.layers_frame(after_id=last)
+            # the stored runs alone: those of older campaigns come from the measurements held here
+            references = store.reference_runs_frame(from_metadata=False) if drift_correction else None
         if not seen:
             self.models, self.layers = models, layers
         elif len(models):
@@ -55,7 +63,9 @@ class StoreSnapshot:
         if len(self.models) == 0:
             raise MnasPredError(f"database '{self.db}' holds no measurements",
                                 f"run `mnas-pred profile-device --db {self.db}` first")
-        return from_store_frames(self.models, self.layers, source=str(self.db), device=device_key)
+        frame = add_drift_correction(self.models, references) if drift_correction else self.models
+        return from_store_frames(frame, self.layers, source=str(self.db), device=device_key,
+                                 drift_correction=drift_correction)
 
 
 class PredictorFileModel(LatencyModel):
@@ -118,6 +128,12 @@ class PredictorFileModel(LatencyModel):
         return self._query(archs, tokens, lambda t: self.table.predict_interval(t, coverage), lambda a: (
             self.pf.predictor.predict_interval(a, coverage, self.resolution, self.space.num_classes)))
 
+    @property
+    def drift_correction(self) -> bool:
+        """The labels the loaded predictor learnt (a file that does not say: corrected, as
+        fit-predictor's default): refits learn, and re-validation compares with, the same kind."""
+        return self.original.drift_correction is not False
+
     def check_device(self, device: LatencyMeasurer, allow_other: bool = False, log=None) -> None:
         """Refuse (or, with ``allow_other``, note) a predictor fitted on another device model."""
         from predictors.io import check_runtime, device_names
@@ -147,7 +163,7 @@ class PredictorFileModel(LatencyModel):
             if self.db is None or not self.db.exists():
                 raise MnasPredError("refitting the predictor needs the measurement database", "pass --db FILE")
             self.snapshot = StoreSnapshot(self.db)
-        data = self.snapshot.training_data(self.device_key)
+        data = self.snapshot.training_data(self.device_key, self.drift_correction)
         init = self.original if self.original.predictor.supports_init_from else None
         pf, _ = fit_predictor(data, self.pf.kind, self.space, folds=0, init_from=init, baselines=[],
                               params=self.pf.predictor.get_params())

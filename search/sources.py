@@ -23,9 +23,16 @@ def latency_model(config: SearchConfig, space: SearchSpace, resolution: int) -> 
     return PredictorFileModel(config.predictor, space, resolution, db=config.db)
 
 
+# Measurements between two reference runs of the device's drift check: with a predictor, the
+# candidates of one re-validation round (the reference is re-timed before each round); without
+# one, every candidate is measured and a reference run every 10 costs ~10% more device time.
+NO_PREDICTOR_DRIFT_EVERY = 10
+
+
 def latency_measurer(config: SearchConfig, space: SearchSpace, resolution: int,
-                     needed: bool) -> LatencyMeasurer | None:
-    """The device, where the search measures (``needed``: no predictor, or re-validation on)."""
+                     needed: bool, model: LatencyModel | None = None) -> LatencyMeasurer | None:
+    """The device, where the search measures (``needed``: no predictor, or re-validation on),
+    reporting latencies of the kind ``model`` learnt (drift-corrected unless it says raw)."""
     if config.device == ANALYTIC:
         return AnalyticDevice(resolution)
     if not needed:
@@ -34,7 +41,9 @@ def latency_measurer(config: SearchConfig, space: SearchSpace, resolution: int,
     from search.device_measurer import DeviceMeasurer
 
     return DeviceMeasurer(config.device, db=config.db, resolution=resolution, num_classes=space.num_classes,
-                          settings=MeasureSettings(**config.measure))
+                          settings=MeasureSettings(**config.measure),
+                          drift_every=max(1, config.revalidate_top) if model is not None else NO_PREDICTOR_DRIFT_EVERY,
+                          drift_correction=model.drift_correction if model is not None else True)
 
 
 def latency_sources(config: SearchConfig, space: SearchSpace, resolution: int,
@@ -42,7 +51,7 @@ def latency_sources(config: SearchConfig, space: SearchSpace, resolution: int,
     """(predictor, device): either may be None, not both; a predictor of another device is
     refused here (``--allow-other-device`` turns that into a note)."""
     model = latency_model(config, space, resolution)
-    device = latency_measurer(config, space, resolution, needed=model is None or config.revalidate_top > 0)
+    device = latency_measurer(config, space, resolution, needed=model is None or config.revalidate_top > 0, model=model)
     if model is not None and device is not None:
         try:
             model.check_device(device, allow_other=config.allow_other_device, log=log)

@@ -120,6 +120,8 @@ class MeasurementRow(Strict):
     arch: ArchString
     latency_ms: Annotated[Finite, Field(gt=0, le=1e7)]
     spread: Spread | None = None
+    #: the median before the drift correction (logs before it, and stand-in devices: absent)
+    raw_ms: Annotated[Finite, Field(gt=0, le=1e7)] | None = None
 
 
 class ReferenceRow(Strict):

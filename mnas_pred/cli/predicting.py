@@ -93,12 +93,13 @@ def evaluate_predictor(
     db: DbOption = None,
     measurements: MeasurementsOption = None,
     device: DeviceOption = None,
+    drift_correction: Annotated[bool | None, typer.Option("--drift-correction/--no-drift-correction", help="Score against drift-corrected (or raw) store latencies; default: the kind the predictor learnt (corrected for files that do not say).", show_default=False)] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Accuracy of a saved predictor and its baselines on other measurements."""
     from predictors.workflow import evaluate_predictor_file
 
-    result = evaluate_predictor_file(predictor, db, measurements or [], device)
+    result = evaluate_predictor_file(predictor, db, measurements or [], device, drift_correction)
     for w in result["warnings"]:
         err_console.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
     if json_out:

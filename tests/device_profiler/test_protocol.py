@@ -174,6 +174,8 @@ def test_layer_times_median_ignores_one_slow_run():
 def test_drift_check_records_the_reference_ratio(tmp_path):
     with LocalDevice() as dev, MeasurementStore(tmp_path / "m.db") as store:
         report = profile(dev, ARCHS[:3], store, FAST, 64, drift_every=2)
-        assert [d["after_models"] for d in report.drift] == [0, 2] and report.drift[0]["ratio"] == 1.0
+        # the last reference run follows the last model (drift10), and every run is stored
+        assert [d["after_models"] for d in report.drift] == [0, 2, 3] and report.drift[0]["ratio"] == 1.0
+        assert store.conn.execute("SELECT COUNT(*) FROM reference_runs").fetchone()[0] == 3
         metas = [json.loads(x) for (x,) in store.conn.execute("SELECT run_metadata FROM measurements ORDER BY id")]
         assert [m["drift_ratio"] for m in metas] == [1.0, 1.0, report.drift[1]["ratio"]]

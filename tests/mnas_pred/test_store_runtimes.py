@@ -81,7 +81,7 @@ def test_schema_1_file_is_upgraded_keeping_every_row_as_onnxruntime_on_the_cpu(t
             ["onnxruntime", "1.17.0", "cpu"]]
     old = dataclasses.replace(DEVICE, runtime_version="1.17.0")
     with MeasurementStore(path) as s:  # writable: upgraded in place
-        assert s.schema_version == SCHEMA_VERSION == 2
+        assert s.schema_version == SCHEMA_VERSION == 3
         assert s.count() == 2 and len(s.layers_frame()) == 4
         assert s.has(old, ARCHS[0], 64, SETTINGS) and s.has(DEVICE.key, ARCHS[1], 64, SETTINGS)
         assert not s.has(LITERT, ARCHS[0], 64, SETTINGS)
@@ -94,3 +94,38 @@ def test_schema_1_file_is_upgraded_keeping_every_row_as_onnxruntime_on_the_cpu(t
         assert frame["latency_ms"].tolist() == [1.0, 2.0, 3.0]
         assert frame["runtime"].tolist() == ["onnxruntime", "onnxruntime", "litert"]
         assert frame["accelerator"].tolist() == ["cpu"] * 3
+
+
+def test_schema_1_rows_keep_the_onnx_runtime_version_their_run_recorded(tmp_path):
+    path = tmp_path / "old.db"
+    _schema_1_file(path)
+    with sqlite3.connect(path) as c:  # the first was measured under ORT 1.16.3 (the device row says the last run's)
+        c.execute("UPDATE measurements SET run_metadata = ? WHERE id = 1", (json.dumps({"ort_version": "1.16.3"}),))
+    c.close()
+    with MeasurementStore(path) as s:
+        versions = s.models_frame().sort_values("measurement_id")["runtime_version"].tolist()
+    assert versions == ["1.16.3", "1.17.0"]
+
+
+def test_schema_2_file_is_upgraded_to_3_with_every_row_intact(tmp_path):
+    path = tmp_path / "v2.db"
+    with MeasurementStore(path) as s:
+        for i, arch in enumerate(ARCHS):
+            m = measurement(arch, 1.0 + i)
+            m.metadata["drift"] = {"campaign": "old", "reference": i, "models_since": 0, "reference_ms": 5.0 + i,
+                                   "slow": False}
+            s.add(DEVICE, arch, 64, SETTINGS, m)
+        before = s.models_frame()
+    with sqlite3.connect(path) as c:  # as schema 2 wrote it: no reference_runs table
+        c.execute("DROP TABLE reference_runs")
+        c.execute("UPDATE schema_version SET version = 2")
+    c.close()
+    with MeasurementStore(path, create=False) as s:  # read-only: read as it is
+        assert s.schema_version == 2 and len(s.reference_runs_frame()) == len(ARCHS)
+        assert s.models_frame().equals(before)
+    with MeasurementStore(path) as s:
+        assert s.schema_version == SCHEMA_VERSION == 3
+        after, layers = s.models_frame(), s.layers_frame()
+        assert s.conn.execute("SELECT COUNT(*) FROM reference_runs").fetchone()[0] == 0
+        assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert after.equals(before) and len(layers) == sum(len(measurement(a, 1).layers_ms) for a in ARCHS)

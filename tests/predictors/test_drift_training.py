@@ -76,3 +76,30 @@ def test_rows_without_a_corrected_value_keep_their_raw_latency(drifted_db):
                              pd.concat([layers, extra_layers], ignore_index=True))
     assert data.models["latency_ms"].notna().all() and data.models["latency_ms"].iloc[-1] == 7.0
     assert data.layers["latency_ms"].notna().all()
+
+
+def test_the_predictor_file_says_which_labels_and_evaluation_uses_them(drifted_db, tmp_path, capsys):
+    from predictors.io import load_predictor, save_predictor
+    from predictors.workflow import evaluate_predictor_file
+
+    raw, corrected = tmp_path / "raw.json", tmp_path / "corrected.json"
+    assert main(["fit-predictor", "--db", str(drifted_db), "--out", str(raw), "--folds", "0",
+                 "--no-drift-correction"]) == 0
+    assert main(["fit-predictor", "--db", str(drifted_db), "--out", str(corrected), "--folds", "0"]) == 0
+    capsys.readouterr()
+    assert load_predictor(raw).drift_correction is False and load_predictor(corrected).drift_correction is True
+
+    on_raw = evaluate_predictor_file(raw, drifted_db)
+    assert on_raw["drift_correction"] is False and not any("does not say" in w for w in on_raw["warnings"])
+    forced = evaluate_predictor_file(raw, drifted_db, drift_correction=True)
+    assert forced["metrics"] != on_raw["metrics"]  # the labels differ: 3 of the 6 networks read 2x slower raw
+    assert main(["evaluate-predictor", str(raw), "--db", str(drifted_db), "--drift-correction", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"] == forced["metrics"]
+
+    old = load_predictor(corrected)  # a file from before the key: unknown, scored on corrected labels with a warning
+    old.metadata.pop("drift_correction")
+    old.metadata["training_data"].pop("measurement_quality")
+    save_predictor(old, tmp_path / "old.json")
+    unknown = evaluate_predictor_file(tmp_path / "old.json", drifted_db)
+    assert load_predictor(tmp_path / "old.json").drift_correction is None
+    assert unknown["drift_correction"] is True and any("does not say" in w for w in unknown["warnings"])
