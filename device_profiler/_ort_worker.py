@@ -122,8 +122,9 @@ def measure(req: dict) -> dict:
         phases["profile"] = time.perf_counter() - t0 - sum(phases.values())
         del psess
         if req.get("calibration_model"):
-            # The profiler's own per-node overhead, measured now, in this process: a model of
-            # trivial nodes whose profiled kernel time is nothing but that overhead.
+            # The profiler's own per-node overhead: a model of trivial nodes whose profiled kernel
+            # time is nothing but that overhead. A constant of the machine: the parent asks only
+            # its first profiled worker for it.
             csess = _session(req["calibration_model"], 1, req["profile_prefix"] + "_calibration")
             cfeeds = _feeds(csess)
             for _ in range(profile_warmup + int(req.get("calibration_runs", 20))):
