@@ -88,3 +88,16 @@ def test_local_device_relates_profile_to_the_paired_runs(onnx_models):
     assert 0.3 < p["paired_ratio"] < 3 and p["state_ratio"] > 0
     assert p["paired_ratio"] < p["paired_ratio_raw"]
     assert "steal" in raw.metadata["machine"] or raw.metadata["machine"]["cpu_count"]
+
+
+def test_two_threads_relate_the_profile_to_paired_runs(onnx_models):
+    from mnas_pred.threads import allowed_cpus
+
+    if len(allowed_cpus()) < 2:
+        pytest.skip("needs two cores")
+    with LocalDevice() as dev:
+        raw = dev.time_model(onnx_models[1].path, MeasureSettings(threads=2, warmup=2, runs=10, profile_runs=4))
+    # with two threads the runs are paired too (two sessions whose pools do not spin), so the
+    # profile is related to an unprofiled run of the same moment: ratios, not milliseconds
+    p = raw.metadata["profile"]
+    assert 0.3 < p["paired_ratio"] < 3 and p["state_ratio"] > 0 and raw.profiled_runs >= 1
