@@ -131,9 +131,11 @@ def measure(req: dict) -> dict:
         del psess
         if req.get("calibration_model"):
             # The profiler's own per-node overhead: a model of trivial nodes whose profiled kernel
-            # time is nothing but that overhead. A constant of the machine: the parent asks only
-            # its first profiled worker for it.
-            csess = _session(req["calibration_model"], 1, req["profile_prefix"] + "_calibration")
+            # time is nothing but that overhead. A constant of the machine and thread count (with
+            # several threads the profiler also records the pool's scheduling of every node: 2.35
+            # against 1.2-1.3 us a node with one, 2-core VM), so the parent asks only its first
+            # profiled worker at each thread count, and it runs as the profiled session did.
+            csess = _session(req["calibration_model"], threads, req["profile_prefix"] + "_calibration", spin=spin)
             cfeeds = _feeds(csess)
             for _ in range(profile_warmup + int(req.get("calibration_runs", 20))):
                 c, a = cpu_clock(), clock()

@@ -149,9 +149,10 @@ class LocalDevice(Device):
         self._standby: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None  # profiles go here; made on first use
         self._ort_version: str | None = None
-        # The profiler's per-node overhead is a constant of this machine and runtime: measured once,
-        # by the first profiled worker (see _read_profile), and kept for the device's life.
-        self._profiler_overhead: dict | None = None
+        # The profiler's per-node overhead is a constant of this machine, runtime and thread count
+        # (with several threads it also records the pool's scheduling): measured once per thread
+        # count, by the first profiled worker (see _read_profile), and kept for the device's life.
+        self._profiler_overhead: dict[int, dict] = {}
 
     # ------------------------------------------------------------------ identity
     def pinned_cpus(self, threads: int) -> list[int]:
@@ -266,8 +267,9 @@ class LocalDevice(Device):
             "model": str(onnx_path), "threads": settings.threads, "warmup": settings.warmup,
             "runs": settings.runs, "profile_runs": settings.profile_runs, "profile_warmup": 2,
             "profile_prefix": prefix, "cpus": cpus, "nice": self.nice, "min_on_cpu": MIN_ON_CPU,
-            "calibration_model": self._calibration_model() if settings.profile_runs and self._profiler_overhead is None
-            else None, "calibration_runs": CALIBRATION_RUNS,
+            "calibration_model": self._calibration_model()
+            if settings.profile_runs and settings.threads not in self._profiler_overhead else None,
+            "calibration_runs": CALIBRATION_RUNS,
         }
         # A run set during which the hypervisor stole a large share of the CPU is taken again
         # (once): its times are the VM's neighbours', not the model's. If the steal persists, the
@@ -311,7 +313,7 @@ class LocalDevice(Device):
         path = Path(name)
         return path if path.is_absolute() else Path(self.workdir) / path
 
-    def _profiler_overhead_us(self, result: dict, warmup: int) -> dict:
+    def _profiler_overhead_us(self, result: dict, warmup: int, threads: int) -> dict:
         """The profiler's per-node overhead: measured on the calibration model by the worker that was
         asked to (the device's first profiled one) and kept on the device; until a measurement
         succeeds (no clean calibration run), the next profiled worker is asked again."""
@@ -323,8 +325,8 @@ class LocalDevice(Device):
             clean = {i for i, r in enumerate(on_cpu) if i >= warmup and r >= MIN_ON_CPU}  # absolute run indices
             measured = trace.overhead_from_calibration(cal_records, clean)
             if measured["runs"]:
-                self._profiler_overhead = {**measured, "worker_pid": result.get("pid")}
-        return dict(self._profiler_overhead or {"one_input": 0.0, "per_extra_input": 0.0, "runs": 0})
+                self._profiler_overhead[threads] = {**measured, "worker_pid": result.get("pid")}
+        return dict(self._profiler_overhead.get(threads) or {"one_input": 0.0, "per_extra_input": 0.0, "runs": 0})
 
     def _read_profile(self, result: dict, settings: MeasureSettings) -> tuple[list, int, dict]:
         """Node events of the profiled runs, with the profiler's own per-node overhead (measured
@@ -336,7 +338,7 @@ class LocalDevice(Device):
         profile = self._trace_file(result["profile_path"])
         records, runs = trace.kernel_records(trace.load_trace(profile), drop_first_runs=warmup)
         profile.unlink(missing_ok=True)
-        overhead = self._profiler_overhead_us(result, warmup)
+        overhead = self._profiler_overhead_us(result, warmup, settings.threads)
         on_cpu = result.get("profile_on_cpu") or []
         raw_totals, nodes_per_run = trace.run_totals_ms(records), len(records) / max(runs, 1)
         events, runs, dropped, combined = drop_preempted_runs(trace.subtract_overhead(records, overhead), runs, on_cpu,
