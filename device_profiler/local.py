@@ -374,7 +374,8 @@ class LocalDevice(Device):
                 # raw profile / unprofiled run of the same moment, and the same after the overhead
                 "paired_ratio_raw": round(float(np.median(ratios_raw)), 4),
                 "paired_ratio": round(float(np.median(ratios)), 4),
-                # machine speed during the profile relative to the end-to-end runs (1 = same)
+                # machine speed during the profile relative to the end-to-end runs (1 = same; with
+                # several threads it includes the cost of the paired runs' pool not spinning)
                 "state_ratio": round(paired_e2e / e2e, 4),
                 # per layer, before any correction (median over the same runs): with layers_ms, how
                 # the profile of each layer relates to what is stored
