@@ -54,10 +54,12 @@ def distribution(ratios: list[float]) -> dict:
             "within_15pct": sum(abs(r - 1) <= 0.15 for r in ratios)}
 
 
-def profile_run(tree: Path, db: Path, n: int, seed: int, resolution: int, threads: int) -> tuple[dict, float]:
+def profile_run(tree: Path, db: Path, n: int, seed: int, resolution: int, threads: int,
+                repeats: int | None = None) -> tuple[dict, float]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, "-m", "mnas_pred", "profile-device", "--db", str(db), "--num-models", str(n), "--seed",
-           str(seed), "--resolution", str(resolution), "--threads", str(threads), "--drift-every", "0", "--json"]
+           str(seed), "--resolution", str(resolution), "--threads", str(threads), "--drift-every", "0", "--json",
+           *(["--repeats", str(repeats)] if repeats else [])]
     start = datetime.now(UTC)
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
     if res.returncode != 0:
@@ -151,17 +153,19 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--name", default="profiler_additivity")
+    ap.add_argument("--repeats", type=int, help="profile-device --repeats for every tree (default: each tree's own "
+                    "default, 1 before issue 10's follow-up, 3 after): give it to compare trees at equal cost")
     args = ap.parse_args()
     trees = [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in args.tree]
     report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "models": args.models,
-              "seed": args.seed, "resolution": args.resolution, "runs": []}
+              "repeats": args.repeats, "seed": args.seed, "resolution": args.resolution, "runs": []}
     tmp = Path(tempfile.mkdtemp(prefix="mnas-pred-additivity-"))
     try:
         for threads in args.threads or [1]:
             for label, tree in trees:
                 before = machine()
                 summary, wall = profile_run(tree, tmp / f"{label}-{threads}.db", args.models, args.seed,
-                                            args.resolution, threads)
+                                            args.resolution, threads, args.repeats)
                 after = machine()
                 rows = read_store(tmp / f"{label}-{threads}.db")
                 ratios = [r["ratio"] for r in rows if r["ratio"]]

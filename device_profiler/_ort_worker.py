@@ -21,8 +21,10 @@ import numpy as np
 import onnxruntime as ort
 
 
-def _session(model: str, threads: int, profile_prefix: str | None) -> ort.InferenceSession:
+def _session(model: str, threads: int, profile_prefix: str | None, spin: bool = True) -> ort.InferenceSession:
     so = ort.SessionOptions()
+    if not spin:  # the intra-op pool's threads sleep as soon as a run ends instead of spinning
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -92,26 +94,32 @@ def measure(req: dict) -> dict:
         # Runs during which the process was preempted do not count towards profile_runs (their
         # node times include the wait; the parent drops them when enough clean ones remain): more
         # runs are taken to get profile_runs clean ones on a busy machine. On a quiet one this adds nothing.
-        # With several threads the runs are not paired: each session has its own intra-op pool,
-        # whose threads spin after a run, so the other session's next run would compete with them
-        # (measured on a loaded 2-core VM at 2 threads: paired runs 1.5x slower than the
-        # end-to-end runs). The end-to-end session is released first, as before.
-        pair = threads == 1
-        if not pair:
+        # With several threads each session has its own intra-op pool, whose threads spin after a
+        # run, so the other session's next run competes with them (2-core VM, 2 threads: paired
+        # runs 1.5x slower than the end-to-end runs, and the profile slowed by a different
+        # amount). So the pairs are taken by two sessions whose pools do not spin: the end-to-end
+        # session (default spinning: what users run) is replaced by one without spinning, and the
+        # profiled session spins neither. The profile is related to the unspun run beside it and
+        # scaled to the end-to-end value by the parent (e2e / median of the paired runs). With one
+        # thread there is no pool, and the end-to-end session itself takes the paired runs.
+        spin = threads == 1
+        if not spin:
             del sess, run
-        psess = _session(req["model"], threads, req["profile_prefix"])
+            sess = _session(req["model"], threads, None, spin=False)
+            run = sess.run
+        psess = _session(req["model"], threads, req["profile_prefix"], spin=spin)
         # With one thread preempted runs are usable (the per-layer median over runs leaves their
         # waits out), so fewer extra runs are taken than with several, where they are dropped.
         wanted, clean = int(req["profile_runs"]), 0
         cap = profile_warmup + (2 if threads == 1 else 5) * wanted
         min_on_cpu = float(req.get("min_on_cpu", 0.9))
         while len(profile_on_cpu) < cap and (len(profile_on_cpu) < profile_warmup + wanted or clean < wanted):
-            if pair:
-                c, a = cpu_clock(), clock()
-                run(None, feeds)
-                b, d = clock(), cpu_clock()
-                # a preempted unprofiled run's CPU time is its run time without the wait (one thread)
-                paired_ms.append((b - a) / 1e6 if d - c >= min_on_cpu * (b - a) else (d - c) / 1e6)
+            c, a = cpu_clock(), clock()
+            run(None, feeds)
+            b, d = clock(), cpu_clock()
+            # a preempted unprofiled run's CPU time is its run time without the wait (one thread
+            # only: with several, CPU time is the sum over the threads)
+            paired_ms.append((d - c) / 1e6 if threads == 1 and d - c < min_on_cpu * (b - a) else (b - a) / 1e6)
             c, a = cpu_clock(), clock()
             psess.run(None, feeds)
             b, d = clock(), cpu_clock()
@@ -122,9 +130,12 @@ def measure(req: dict) -> dict:
         phases["profile"] = time.perf_counter() - t0 - sum(phases.values())
         del psess
         if req.get("calibration_model"):
-            # The profiler's own per-node overhead, measured now, in this process: a model of
-            # trivial nodes whose profiled kernel time is nothing but that overhead.
-            csess = _session(req["calibration_model"], 1, req["profile_prefix"] + "_calibration")
+            # The profiler's own per-node overhead: a model of trivial nodes whose profiled kernel
+            # time is nothing but that overhead. A constant of the machine and thread count (with
+            # several threads the profiler also records the pool's scheduling of every node: 2.35
+            # against 1.2-1.3 us a node with one, 2-core VM), so the parent asks only its first
+            # profiled worker at each thread count, and it runs as the profiled session did.
+            csess = _session(req["calibration_model"], threads, req["profile_prefix"] + "_calibration", spin=spin)
             cfeeds = _feeds(csess)
             for _ in range(profile_warmup + int(req.get("calibration_runs", 20))):
                 c, a = cpu_clock(), clock()

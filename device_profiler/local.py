@@ -33,6 +33,8 @@ from mnas_pred.threads import allowed_cpus
 
 WORKER = Path(__file__).with_name("_ort_worker.py")
 STEAL_REMEASURES = 1
+#: Profiled runs of the calibration model, once per device: the median over them is the overhead.
+CALIBRATION_RUNS = 40
 
 
 def _read(path: str) -> str | None:
@@ -147,6 +149,10 @@ class LocalDevice(Device):
         self._standby: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None  # profiles go here; made on first use
         self._ort_version: str | None = None
+        # The profiler's per-node overhead is a constant of this machine, runtime and thread count
+        # (with several threads it also records the pool's scheduling): measured once per thread
+        # count, by the first profiled worker (see _read_profile), and kept for the device's life.
+        self._profiler_overhead: dict[int, dict] = {}
 
     # ------------------------------------------------------------------ identity
     def pinned_cpus(self, threads: int) -> list[int]:
@@ -261,7 +267,9 @@ class LocalDevice(Device):
             "model": str(onnx_path), "threads": settings.threads, "warmup": settings.warmup,
             "runs": settings.runs, "profile_runs": settings.profile_runs, "profile_warmup": 2,
             "profile_prefix": prefix, "cpus": cpus, "nice": self.nice, "min_on_cpu": MIN_ON_CPU,
-            "calibration_model": self._calibration_model() if settings.profile_runs else None,
+            "calibration_model": self._calibration_model()
+            if settings.profile_runs and settings.threads not in self._profiler_overhead else None,
+            "calibration_runs": CALIBRATION_RUNS,
         }
         # A run set during which the hypervisor stole a large share of the CPU is taken again
         # (once): its times are the VM's neighbours', not the model's. If the steal persists, the
@@ -305,29 +313,43 @@ class LocalDevice(Device):
         path = Path(name)
         return path if path.is_absolute() else Path(self.workdir) / path
 
-    def _read_profile(self, result: dict, settings: MeasureSettings) -> tuple[list, int, dict]:
-        """Node events of the profiled runs, with the profiler's own per-node overhead (measured
-        on the calibration model in the same worker) removed and each run brought to the machine
-        state of this call's end-to-end runs (see :func:`device_profiler.trace.state_scale`).
-        Returns ``(events, runs, metadata)``; the metadata says how the raw profile relates to
-        the end-to-end runs."""
-        warmup = result["profile_warmup"]
-        profile = self._trace_file(result["profile_path"])
-        records, runs = trace.kernel_records(trace.load_trace(profile), drop_first_runs=warmup)
-        profile.unlink(missing_ok=True)
-        overhead = {"one_input": 0.0, "per_extra_input": 0.0, "runs": 0}
+    def _profiler_overhead_us(self, result: dict, warmup: int, threads: int) -> dict:
+        """The profiler's per-node overhead: measured on the calibration model by the worker that was
+        asked to (the device's first profiled one) and kept on the device; until a measurement
+        succeeds (no clean calibration run), the next profiled worker is asked again."""
         if result.get("calibration_path"):
             calibration = self._trace_file(result["calibration_path"])
             cal_records, _ = trace.kernel_records(trace.load_trace(calibration), drop_first_runs=warmup)
             calibration.unlink(missing_ok=True)
             on_cpu = result.get("calibration_on_cpu") or []
             clean = {i for i, r in enumerate(on_cpu) if i >= warmup and r >= MIN_ON_CPU}  # absolute run indices
-            overhead = trace.overhead_from_calibration(cal_records, clean)
+            measured = trace.overhead_from_calibration(cal_records, clean)
+            if measured["runs"]:
+                self._profiler_overhead[threads] = {**measured, "worker_pid": result.get("pid")}
+        return dict(self._profiler_overhead.get(threads) or {"one_input": 0.0, "per_extra_input": 0.0, "runs": 0})
+
+    def _read_profile(self, result: dict, settings: MeasureSettings) -> tuple[list, int, dict]:
+        """Node events of the profiled runs, with the profiler's own per-node overhead (measured
+        once per device on the calibration model) removed and brought to the machine state of this
+        call's end-to-end runs (see :func:`device_profiler.trace.state_scale`).
+        Returns ``(events, runs, metadata)``; the metadata says how the raw profile relates to
+        the end-to-end runs."""
+        warmup = result["profile_warmup"]
+        profile = self._trace_file(result["profile_path"])
+        records, runs = trace.kernel_records(trace.load_trace(profile), drop_first_runs=warmup)
+        profile.unlink(missing_ok=True)
+        overhead = self._profiler_overhead_us(result, warmup, settings.threads)
         on_cpu = result.get("profile_on_cpu") or []
         raw_totals, nodes_per_run = trace.run_totals_ms(records), len(records) / max(runs, 1)
         events, runs, dropped, combined = drop_preempted_runs(trace.subtract_overhead(records, overhead), runs, on_cpu,
                                                             warmup, settings.threads)
         meta: dict = {"profiler_overhead_us": overhead, "dropped": dropped, "combined": combined}
+        if not events:
+            # The trace held no node event (a profile cut short): the end-to-end runs stand on their
+            # own, and the protocol's next attempt, if any, profiles again. An error here would throw
+            # away good end-to-end samples for want of a profile.
+            meta["profile_missing"] = "the profiler trace held no node events"
+            return [], 0, meta
         paired = [float(x) for x in result.get("paired_ms") or []]
         # run indices count the warm-up runs, as the events' do; paired_ms[i] preceded profiled run i
         # (with one thread a preempted unprofiled run counts with its CPU time)
@@ -335,33 +357,34 @@ class LocalDevice(Device):
         paired_by_run = {i: paired[i] for i in kept_runs if 0 <= i < len(paired)}
         if combined and paired[warmup:]:  # the combined run stands for all of them
             paired_by_run = {min(kept_runs): float(np.median(paired[warmup:]))}
-            totals_of = {min(kept_runs): float(np.median(list(raw_totals.values())))}
-            raw_totals = totals_of
+            raw_totals = {min(kept_runs): float(np.median(list(raw_totals.values())))}
         if paired_by_run:
             e2e = float(np.median(effective_samples(result["samples_ms"], result.get("cpu_ms"), settings.threads)
                                   or result["samples_ms"]))
             totals = trace.run_totals_ms(events)
             ratios_raw = [raw_totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
             ratios = [totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
+            paired_e2e = float(np.median(list(paired_by_run.values())))
             meta["profile"] = {
                 "nodes_per_run": round(nodes_per_run, 1),
                 "raw_sum_ms": round(float(np.median([raw_totals.get(r, 0.0) for r in paired_by_run])), 4),
                 "corrected_sum_ms": round(float(np.median([totals.get(r, 0.0) for r in paired_by_run])), 4),
-                "paired_e2e_ms": round(float(np.median(list(paired_by_run.values()))), 4),
+                "paired_e2e_ms": round(paired_e2e, 4),
                 "e2e_ms": round(e2e, 4),
                 # raw profile / unprofiled run of the same moment, and the same after the overhead
                 "paired_ratio_raw": round(float(np.median(ratios_raw)), 4),
                 "paired_ratio": round(float(np.median(ratios)), 4),
-                # machine speed during the profile relative to the end-to-end runs (1 = same)
-                "state_ratio": round(float(np.median(list(paired_by_run.values()))) / e2e, 4),
+                # machine speed during the profile relative to the end-to-end runs (1 = same; with
+                # several threads it includes the cost of the paired runs' pool not spinning)
+                "state_ratio": round(paired_e2e / e2e, 4),
                 # per layer, before any correction (median over the same runs): with layers_ms, how
                 # the profile of each layer relates to what is stored
                 "layers_raw_ms": {k: round(v, 5) for k, v in trace.layer_times_ms(
                     [r[:4] for r in records if r[3] in paired_by_run], len(paired_by_run),
                     trace.path_layers(records), reduce="median").items()},
             }
-            scale = trace.state_scale(paired_by_run, e2e)
-            events = [(n, op, dur * scale.get(r, 1.0), r) for n, op, dur, r in events]
+            scale = trace.state_scale(paired_by_run.values(), e2e)
+            events = [(n, op, dur * scale, r) for n, op, dur, r in events]
         return events, runs, meta
 
     def close(self) -> None:

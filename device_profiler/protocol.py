@@ -18,7 +18,7 @@ them into a :class:`Measurement`:
   the development machine the correlation of slowdown and CPU share was -0.99). With one
   thread its CPU time replaces its wall time; with more it is dropped (see
   :func:`effective_samples`). Their count and wall times are kept in the metadata.
-* ``settings.repeats`` > 1 asks for that many independent run sets from the start; pooling
+* ``settings.repeats`` (default 3) asks for that many independent run sets from the start; pooling
   them averages out process-level drift (10–15% between processes on the development machine).
 * Per-layer times come from the separate profiled run set (the first attempt's): the per-node
   trace is mapped to layers (stem, ``blockB_layerL``, head; ONNX Runtime's layout reorders go to

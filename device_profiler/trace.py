@@ -19,7 +19,8 @@ Profiler overhead: ONNX Runtime's kernel-time window includes the profiler's own
 node for one input and ~0.3 µs per further input on the development machines, against
 0.2 µs for the whole unprofiled dispatch of a trivial node. Over the 120-180 nodes of a
 224x224 network that is 3-9% of a run. :func:`overhead_from_calibration` measures it on a model of
-trivial nodes profiled in the same process (:func:`calibration_model`), and
+trivial nodes (:func:`calibration_model`), profiled once per device (a constant of the machine and
+runtime, not of the model), and
 :func:`subtract_overhead` removes it node by node, by the node's input count.
 """
 
@@ -135,17 +136,15 @@ def attribute(events: list, layer_names: list[str] | set[str] | frozenset[str]) 
 
 def layer_times_ms(
     events: list, runs: int, layer_names: list[str], reduce: str = "mean",
-    run_scale: dict[int, float] | None = None,
 ) -> dict[str, float]:
     """Time per run of each layer (ms), in network order, then :data:`BETWEEN_LAYERS` (see
     :func:`attribute`). ``reduce="mean"`` averages over the ``runs`` profiled runs;
     ``reduce="median"`` takes each layer's median over the runs, which a transient slowdown of
     one run on a shared machine does not move (falls back to the mean when the events carry no
-    run index). ``run_scale`` multiplies each run's times (see :func:`state_scale`)."""
+    run index)."""
     per_run: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for e, layer in zip(events, attribute(events, layer_names)):
-        scale = run_scale.get(e[3], 1.0) if run_scale else 1.0
-        per_run[layer][e[3]] += e[2] * scale / 1000.0
+        per_run[layer][e[3]] += e[2] / 1000.0
     run_ids = sorted({e[3] for e in events})
     use_median = reduce == "median" and run_ids and run_ids != [-1]
     result = {}
@@ -218,9 +217,14 @@ def subtract_overhead(records: list[tuple], overhead: dict) -> list[NodeEvent]:
     return out
 
 
-def state_scale(paired_ms: dict[int, float], reference_ms: float) -> dict[int, float]:
-    """Per profiled run, ``reference_ms / paired_ms[run]``: an unprofiled run taken right before
-    each profiled one shows how fast the machine was at that moment; scaling the profiled run by
-    it brings its node times to the machine state of the end-to-end value they are compared with
-    (on a shared 2-core VM, the same session's speed moved 10-15% within a second)."""
-    return {int(r): reference_ms / ms for r, ms in paired_ms.items() if ms > 0 and reference_ms > 0}
+def state_scale(paired_ms, reference_ms: float) -> float:
+    """``reference_ms / median(paired_ms)``: the unprofiled runs taken right before the profiled ones
+    show how fast the machine was while profiling; scaling the profile by it brings its node times
+    to the machine state of the end-to-end value they are compared with (on a shared 2-core VM,
+    the same session's speed moved 10-15% within a second). One factor for the whole profile, not
+    one per run: a single unprofiled run is as noisy as the profiled run it would correct (each
+    run scaled by its own neighbour carried that run's noise into the profile). 1 when unknown."""
+    paired = [float(ms) for ms in paired_ms if ms > 0]
+    if not paired or reference_ms <= 0:
+        return 1.0
+    return reference_ms / statistics.median(paired)

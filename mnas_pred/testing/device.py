@@ -42,7 +42,7 @@ ARCH = "mnasnet-b1"
 RESOLUTION = 32
 NUM_CLASSES = 10
 #: Few runs, one profiled set of two runs: the contract, not the numbers.
-SETTINGS = MeasureSettings(threads=1, warmup=1, runs=6, profile_runs=2)
+SETTINGS = MeasureSettings(threads=1, warmup=1, runs=6, profile_runs=2, repeats=1)
 RUNTIMES = ("onnxruntime", "litert")
 
 

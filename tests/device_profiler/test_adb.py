@@ -20,7 +20,7 @@ from device_profiler.adb_parsing import affinity_mask, big_cores, parse_devices_
 from device_profiler.adb_transport import list_adb_devices
 
 SERIAL = "R5CT21ABCDE"
-FAST = MeasureSettings(threads=1, warmup=2, runs=6, profile_runs=3)
+FAST = MeasureSettings(threads=1, warmup=2, runs=6, profile_runs=3, repeats=1)
 
 
 def device(fa, serial=SERIAL, **kw):
@@ -440,7 +440,7 @@ def test_profile_loop_stops_on_lost_phone_and_resumes(fake_android, tmp_path):
     fa = fake_android
     fa.add_device(SERIAL)
     archs = SearchSpace.default().sample(4, seed=3)
-    settings = MeasureSettings(threads=1, warmup=0, runs=3, profile_runs=1)
+    settings = MeasureSettings(threads=1, warmup=0, runs=3, profile_runs=1, repeats=1)
     db = tmp_path / "m.db"
 
     def lose_after_two(event):
@@ -478,7 +478,7 @@ def test_cli_profile_device_and_devices_with_fake_phone(fake_android, tmp_path):
     assert f'"{SERIAL}"' in p.stdout and "unauthorized" in p.stdout
     args = [*cli, "profile-device", "--adb", fa.adb, "--perf-test", str(fa.tools["perf_test"]),
             "--ort-lib", str(fa.tools["ort_lib"]), "-n", "2", "--resolution", "64", "--runs", "3",
-            "--warmup", "1", "--profile-runs", "2", "--db", str(tmp_path / "cli.db"), "--json"]
+            "--warmup", "1", "--profile-runs", "2", "--repeats", "1", "--db", str(tmp_path / "cli.db"), "--json"]
     p = subprocess.run([*args, "--serial", SERIAL], capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)

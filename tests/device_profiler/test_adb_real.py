@@ -27,7 +27,7 @@ from device_profiler.adb_transport import list_adb_devices
 sys.path.insert(0, str(Path(__file__).parent / "fakes"))
 from fake_adbd import FakeAdbd  # noqa: E402
 
-FAST = MeasureSettings(threads=1, warmup=1, runs=6, profile_runs=2)
+FAST = MeasureSettings(threads=1, warmup=1, runs=6, profile_runs=2, repeats=1)
 
 
 def _real_adb() -> str | None:

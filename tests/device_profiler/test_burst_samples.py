@@ -9,7 +9,7 @@ from device_profiler.protocol import measure_model
 from device_profiler.stats import MAX_ATTEMPTS
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
-SETTINGS = MeasureSettings(threads=1, warmup=0, runs=50, profile_runs=0)
+SETTINGS = MeasureSettings(threads=1, warmup=0, runs=50, profile_runs=0, repeats=1)
 
 
 class BurstMedians(Device):

@@ -20,7 +20,7 @@ from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 
 A, B = "R5CT21AAAAA", "R5CT21BBBBB"
-FAST = MeasureSettings(threads=1, warmup=1, runs=3, profile_runs=1)
+FAST = MeasureSettings(threads=1, warmup=1, runs=3, profile_runs=1, repeats=1)
 # Shell commands the adb device sends: about 8 to set up a session, 8 per model (see test output
 # of fake_android.shell_count); losing the phone after 20 drops it during its second model.
 LOSE_DURING_SECOND_MODEL = 20
@@ -89,7 +89,7 @@ def test_mixed_models_rejected_in_one_line_unless_allowed(fake_android, tmp_path
     fa.add_device(B, props={"ro.product.model": "Pixel 8"})
     args = [sys.executable, "-m", "mnas_pred", "profile-device", "--serial", A, "--serial", B, "--adb", fa.adb,
             "--perf-test", str(fa.tools["perf_test"]), "--ort-lib", str(fa.tools["ort_lib"]), "-n", "2",
-            "--resolution", "64", "--runs", "3", "--warmup", "1", "--profile-runs", "1", "--drift-every", "0",
+            "--resolution", "64", "--runs", "3", "--warmup", "1", "--profile-runs", "1", "--repeats", "1", "--drift-every", "0",
             "--db", str(tmp_path / "cli.db"), "--json"]
     p = subprocess.run(args, capture_output=True, text=True, timeout=300)
     lines = p.stderr.strip().splitlines()

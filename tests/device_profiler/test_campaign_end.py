@@ -26,7 +26,7 @@ def _cli(fa, tmp_path, *args) -> subprocess.CompletedProcess:
 def _profile(fa, tmp_path, n: int) -> subprocess.CompletedProcess:
     return _cli(fa, tmp_path, "profile-device", "--serial", SERIAL, "--perf-test", str(fa.tools["perf_test"]),
                 "--ort-lib", str(fa.tools["ort_lib"]), "-n", str(n), "--resolution", "64", "--runs", "3",
-                "--warmup", "1", "--profile-runs", "1", "--drift-every", "0", "--db", str(tmp_path / "m.db"))
+                "--warmup", "1", "--profile-runs", "1", "--repeats", "1", "--drift-every", "0", "--db", str(tmp_path / "m.db"))
 
 
 def _reconnect(fa) -> None:

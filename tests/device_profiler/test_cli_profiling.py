@@ -16,7 +16,8 @@ from tests.signals import default_sigint
 
 CLI = [sys.executable, "-m", "mnas_pred"]
 # Small and fast: the protocol is the same at any size (tests of the numbers are in the bench).
-PROFILE = ["profile-device", "--resolution", "64", "--runs", "10", "--warmup", "2", "--profile-runs", "2"]
+PROFILE = ["profile-device", "--resolution", "64", "--runs", "10", "--warmup", "2", "--profile-runs", "2",
+           "--repeats", "1"]
 
 
 def run(*args, cwd=None, timeout=300):

@@ -1,5 +1,6 @@
 """The local ONNX Runtime device, with real worker processes and real timings."""
 
+import json
 import os
 import stat
 import sys
@@ -126,3 +127,16 @@ def test_drop_preempted_profiled_runs():
     kept, *_ = drop_preempted_runs(events, 3, [1.0, 1.0, 0.4, 0.5, 0.3], 2, 2)
     assert kept == [("/stem/Conv", "Conv", 900.0, 3)]
     assert drop_preempted_runs(events, 3, [], 2, 1) == (events, 3, 0, False)  # no CPU times reported
+
+
+def test_a_profile_without_node_events_leaves_an_end_to_end_measurement(tmp_path):
+    # one thread, every profiled run preempted: the runs are combined node by node; a trace with
+    # no node event (cut short) used to end in min() of an empty set
+    trace_file = tmp_path / "profile.json"
+    runs = [{"cat": "Session", "name": "model_run", "ts": 100 * i, "dur": 50} for i in range(5)]
+    trace_file.write_text(json.dumps(runs))
+    result = {"profile_path": str(trace_file), "profile_warmup": 2, "profile_on_cpu": [1.0, 1.0, 0.4, 0.5, 0.5],
+              "paired_ms": [1.0] * 5, "samples_ms": [1.0] * 10, "cpu_ms": [1.0] * 10}
+    events, runs_kept, meta = LocalDevice()._read_profile(result, MeasureSettings(threads=1, profile_runs=3))
+    assert events == [] and runs_kept == 0 and "no node events" in meta["profile_missing"]
+    assert not trace_file.exists()

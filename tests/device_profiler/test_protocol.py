@@ -19,7 +19,7 @@ from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 
 ARCHS = SearchSpace.default().sample(4, seed=5)
-FAST = MeasureSettings(threads=1, warmup=2, runs=20, profile_runs=3)
+FAST = MeasureSettings(threads=1, warmup=2, runs=20, profile_runs=3, repeats=1)
 
 
 def test_latency_stats():
@@ -127,7 +127,7 @@ def test_per_layer_sum_is_close_to_end_to_end_at_224():
     # percent; what this catches is a mapping that loses or double-counts layers.
     with LocalDevice() as dev:
         m = measure_arch(dev, SearchSpace.default().sample(1, seed=2)[0], 224,
-                         MeasureSettings(warmup=3, runs=20, profile_runs=5))
+                         MeasureSettings(warmup=3, runs=20, profile_runs=5, repeats=1))
     assert 0.6 < m.layer_sum_ratio < 1.6, m.layer_sum_ratio
 
 
@@ -179,3 +179,27 @@ def test_drift_check_records_the_reference_ratio(tmp_path):
         assert store.conn.execute("SELECT COUNT(*) FROM reference_runs").fetchone()[0] == 3
         metas = [json.loads(x) for (x,) in store.conn.execute("SELECT run_metadata FROM measurements ORDER BY id")]
         assert [m["drift_ratio"] for m in metas] == [1.0, 1.0, report.drift[1]["ratio"]]
+
+
+def test_default_settings_pool_three_processes_and_profile_once(tmp_path):
+    from device_profiler._base import Device
+    from mnas_pred.records import DeviceInfo, RawTiming
+
+    class Recording(Device):
+        """Steady samples; records the profile runs each call (each a fresh process) was asked for."""
+
+        asked: list[int] = []
+
+        def info(self):
+            return DeviceInfo(key="test:steady", kind="test", model="CPU")
+
+        def time_model(self, model_path, settings):
+            self.asked.append(settings.profile_runs)
+            events = [("/stem/Conv", "Conv", 1000.0, 2)] if settings.profile_runs else []
+            return RawTiming(samples_ms=[1.0] * settings.runs, node_events=events, profiled_runs=1 if events else 0)
+
+    defaults = MeasureSettings()
+    m = measure_onnx(Recording(), tmp_path / "m.onnx", defaults, ["stem"])
+    # three independent run sets pooled; only the first carries the profile (later ones are end to end)
+    assert defaults.repeats == 3 and m.attempts == 3 and len(m.samples_ms) == 3 * defaults.runs
+    assert Recording.asked == [defaults.profile_runs, 0, 0] and m.layers_ms["stem"] == pytest.approx(1.0)

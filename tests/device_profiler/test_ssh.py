@@ -12,7 +12,7 @@ from device_profiler import trace
 from device_profiler._base import DeviceError, MeasureSettings
 from device_profiler.ssh import SshDevice, list_ssh_hosts
 
-FAST = MeasureSettings(threads=1, warmup=2, runs=8, profile_runs=3)
+FAST = MeasureSettings(threads=1, warmup=2, runs=8, profile_runs=3, repeats=1)
 
 
 def board(sshd, tmp_path, **kw):
@@ -117,7 +117,7 @@ def test_profile_loop_stops_on_lost_board_and_resumes(sshd_factory, tmp_path):
     from mnas_pred.store import MeasurementStore
 
     archs = SearchSpace.default().sample(3, seed=5)
-    settings = MeasureSettings(threads=1, warmup=1, runs=10, profile_runs=2)
+    settings = MeasureSettings(threads=1, warmup=1, runs=10, profile_runs=2, repeats=1)
     db = tmp_path / "m.db"
     server = sshd_factory()
 

@@ -60,7 +60,9 @@ def test_overhead_correction_by_input_count():
     assert over["one_input"] == pytest.approx(2.0) and over["per_extra_input"] == pytest.approx(0.2)
     fixed = trace.subtract_overhead([("a", "Conv", 100.0, 3, 3), ("b", "Reorder", 1.0, 3, 1)], over)
     assert fixed == [("a", "Conv", pytest.approx(97.6), 3), ("b", "Reorder", 0.0, 3)]  # never below zero
-    assert trace.state_scale({3: 2.0, 4: 4.0}, 2.0) == {3: 1.0, 4: 0.5}
+    # one factor for the whole profile, from the median of the unprofiled runs beside it
+    assert trace.state_scale([2.0, 6.0, 3.0], 3.0) == 1.0 and trace.state_scale([4.0], 2.0) == 0.5
+    assert trace.state_scale([], 2.0) == 1.0
 
 
 def test_calibration_model_measures_a_small_positive_overhead(tmp_path):
@@ -75,6 +77,10 @@ def test_calibration_model_measures_a_small_positive_overhead(tmp_path):
 def test_local_device_relates_profile_to_the_paired_runs(onnx_models):
     with LocalDevice() as dev:
         raw = dev.time_model(onnx_models[1].path, MeasureSettings(warmup=2, runs=10, profile_runs=4))
+        again = dev.time_model(onnx_models[0].path, MeasureSettings(warmup=2, runs=10, profile_runs=3))
+    # the overhead is the device's: measured by its first profiled worker only, recorded with every measurement
+    assert "calibration" in raw.metadata["worker_phases_s"] and "calibration" not in again.metadata["worker_phases_s"]
+    assert again.metadata["profiler_overhead_us"] == raw.metadata["profiler_overhead_us"]
     p = raw.metadata["profile"]
     over = raw.metadata["profiler_overhead_us"]
     assert over["one_input"] > 0 and p["corrected_sum_ms"] < p["raw_sum_ms"]
@@ -82,3 +88,16 @@ def test_local_device_relates_profile_to_the_paired_runs(onnx_models):
     assert 0.3 < p["paired_ratio"] < 3 and p["state_ratio"] > 0
     assert p["paired_ratio"] < p["paired_ratio_raw"]
     assert "steal" in raw.metadata["machine"] or raw.metadata["machine"]["cpu_count"]
+
+
+def test_two_threads_relate_the_profile_to_paired_runs(onnx_models):
+    from mnas_pred.threads import allowed_cpus
+
+    if len(allowed_cpus()) < 2:
+        pytest.skip("needs two cores")
+    with LocalDevice() as dev:
+        raw = dev.time_model(onnx_models[1].path, MeasureSettings(threads=2, warmup=2, runs=10, profile_runs=4))
+    # with two threads the runs are paired too (two sessions whose pools do not spin), so the
+    # profile is related to an unprofiled run of the same moment: ratios, not milliseconds
+    p = raw.metadata["profile"]
+    assert 0.3 < p["paired_ratio"] < 3 and p["state_ratio"] > 0 and raw.profiled_runs >= 1

@@ -55,7 +55,7 @@ class _RacedDevice(Device):
 def test_a_model_stored_meanwhile_by_another_writer_counts_as_already_stored(tmp_path):
     db = tmp_path / "m.db"
     info = DeviceInfo(key="test:shared", kind="test", model="Phone")
-    settings = MeasureSettings(threads=1, warmup=0, runs=3, profile_runs=0)
+    settings = MeasureSettings(threads=1, warmup=0, runs=3, profile_runs=0, repeats=1)
     archs = [a.to_string() for a in SearchSpace.default().sample(3, seed=5)]
     other = _RacedDevice(db, info)
 

@@ -46,7 +46,7 @@ def cpu_store(tmp_path_factory) -> Path:
 
     db = tmp_path_factory.mktemp("store") / "cpu.db"
     archs = SearchSpace.default().sample(STORE_NETWORKS, seed=7)
-    settings = MeasureSettings(warmup=1, runs=3, profile_runs=1)
+    settings = MeasureSettings(warmup=1, runs=3, profile_runs=1, repeats=1)
     with MeasurementStore(db) as store, LocalDevice() as device:
         profile(device, archs, store, settings, resolution=STORE_RESOLUTION)
     return db

@@ -23,7 +23,7 @@ def profiled(tmp_path_factory):
     from predictors.workflow import fit_predictor
 
     d = tmp_path_factory.mktemp("profiled")
-    settings = MeasureSettings(warmup=2, runs=5, profile_runs=2)
+    settings = MeasureSettings(warmup=2, runs=5, profile_runs=2, repeats=1)
     with MeasurementStore(d / "m.db") as store, open_device() as dev:
         profile(dev, SearchSpace.default().sample(8, seed=0), store, settings, resolution=64)
     pf, _ = fit_predictor(load_training_data(d / "m.db"), "lgbm", folds=0, baselines=[],

@@ -23,7 +23,7 @@ class TestMeasurers(LatencyMeasurerTestCase):
         from search.device_measurer import DeviceMeasurer
 
         return lambda: DeviceMeasurer(DeviceSpec(), db=tmp_path / "m.db", resolution=32, num_classes=10,
-                                      settings=MeasureSettings(warmup=1, runs=3, profile_runs=1))
+                                      settings=MeasureSettings(warmup=1, runs=3, profile_runs=1, repeats=1))
 
 
 def test_the_local_device_stores_each_measurement_once(tmp_path):
@@ -35,7 +35,7 @@ def test_the_local_device_stores_each_measurement_once(tmp_path):
 
     arch = SearchSpace.default().sample(1, seed=2)[0]
     device = DeviceMeasurer(DeviceSpec(), db=tmp_path / "m.db", resolution=32, num_classes=10,
-                            settings=MeasureSettings(warmup=1, runs=3, profile_runs=1))
+                            settings=MeasureSettings(warmup=1, runs=3, profile_runs=1, repeats=1))
     try:
         first, again = device.measure(arch), device.measure(arch)
     finally:

@@ -17,7 +17,7 @@ import pytest
 from tests.device_profiler.litert.conftest import tiny_archs
 
 REPO = Path(__file__).resolve().parents[3]
-FAST = ["--runs", "10", "--warmup", "2", "--profile-runs", "2", "--drift-every", "0"]
+FAST = ["--runs", "10", "--warmup", "2", "--profile-runs", "2", "--repeats", "1", "--drift-every", "0"]
 
 
 def _env(cache_root: Path) -> dict:

@@ -18,7 +18,7 @@ from tests.device_profiler.test_adb import INJECT
 pytest.importorskip("ai_edge_litert")
 
 SERIAL = "R5CT21ABCDE"
-FAST = MeasureSettings(threads=1, warmup=1, runs=4, profile_runs=2)
+FAST = MeasureSettings(threads=1, warmup=1, runs=4, profile_runs=2, repeats=1)
 
 
 def phone(fa, serial=SERIAL, **kw):
@@ -54,7 +54,7 @@ def test_end_to_end_and_per_layer_pinned_to_big_cores(fake_android, tflite_model
 def test_gpu_passes_flags_and_accelerator_and_refuses_a_fallback(fake_android, tflite_model, tmp_path):
     fa = fake_android
     root = fa.add_device(SERIAL)
-    settings = MeasureSettings(threads=1, warmup=1, runs=2, profile_runs=0)
+    settings = MeasureSettings(threads=1, warmup=1, runs=2, profile_runs=0, repeats=1)
     with phone(fa, accelerator="gpu", gpu_accelerator=str(fa.tools["gpu_accelerator"])) as dev:
         raw = dev.time_model(tflite_model.path, settings)
         assert dev.info().accelerator == "gpu"
@@ -146,7 +146,7 @@ def test_cli_profile_device_litert_on_the_fake_phone(fake_android, litert_models
     db = tmp_path / "litert.db"
     base = [sys.executable, "-m", "mnas_pred", "profile-device", "--adb", fa.adb, "--runtime", "litert",
             "--space", str(litert_models.space), "-n", str(len(litert_models.archs)), "--runs", "4", "--warmup", "1",
-            "--profile-runs", "2", "--drift-every", "0", "--db", str(db), "--json"]
+            "--profile-runs", "2", "--repeats", "1", "--drift-every", "0", "--db", str(db), "--json"]
     tool = ["--benchmark-model", str(fa.tools["benchmark_model"])]
 
     def cli(*args):

@@ -43,7 +43,7 @@ def test_protocol_records_an_end_to_end_only_measurement(litert_models, device):
     from device_profiler.protocol import measure_model
 
     arch = litert_models.archs[1]
-    m = measure_model(device, litert_models.files[arch].path, MeasureSettings(warmup=2, runs=10, profile_runs=5),
+    m = measure_model(device, litert_models.files[arch].path, MeasureSettings(warmup=2, runs=10, profile_runs=5, repeats=1),
                      [], arch=arch, resolution=litert_models.resolution, num_classes=litert_models.num_classes)
     assert m.latency_ms > 0 and m.layers_ms == {} and m.profiled_runs == 0
     assert m.device.runtime == "litert"
