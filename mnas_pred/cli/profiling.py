@@ -102,15 +102,15 @@ def drift_sentence(worst: dict, every: int, history: list[dict] = ()) -> str:
                if (slow := [d for d in history if d.get("slow")]) else ""))
 
 
-def campaign_noise_floor(drift: list[dict]) -> dict:
+def campaign_noise_floor(drift: list[dict], repeats: int = 1) -> dict:
     """The noise floor (:mod:`mnas_pred.noise_floor`) from a campaign's reference runs: the same
     network timed in back-to-back fresh processes every N models (their spread inside a
-    reference run; or, for records without per-process times, across reference runs). Empty
-    with too few."""
+    reference run, for one process and for a measurement pooled from ``repeats``; or, for
+    records without per-process times, across reference runs). Empty with too few."""
     from mnas_pred.noise_floor import groups_floor, noise_floor, sentence
 
     groups = [d["process_ms"] for d in drift if len(d.get("process_ms") or ()) > 1]
-    floor = groups_floor(groups, f"{len(groups)} reference runs of this campaign, processes back to back")
+    floor = groups_floor(groups, f"{len(groups)} reference runs of this campaign, processes back to back", repeats)
     if floor:
         return floor
     refs = [d["latency_ms"] for d in drift]
@@ -208,7 +208,7 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
         "stored_for_device": total_stored, "drift": report.drift,
         "runtime": {"runtime": report.device.runtime, "version": report.device.runtime_version,
                     "accelerator": report.device.accelerator},
-        "noise_floor": campaign_noise_floor(report.drift),
+        "noise_floor": campaign_noise_floor(report.drift, settings.repeats),
     }
     if report.measured and not ratios and settings.profile_runs > 0:
         summary["per_layer"] = _END_TO_END_ONLY.get(report.device.runtime, "none: the device gave no profile")
