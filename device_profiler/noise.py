@@ -134,6 +134,7 @@ class NoiseReport:
     # the same for a measurement pooled from `repeats` processes (profile-device --repeats; with
     # 1, the figures above): {"repeats", "ceiling_within_10pct", "ceiling_within_5pct", "mape_floor"}
     pooled: dict = field(default_factory=dict)
+    runtime: str = ""  # "onnxruntime 1.20.1, cpu", "litert ..., gpu"
 
     def sentence(self) -> str:
         return sentence({"spread": self.spread, "ceiling_within_10pct": self.ceiling_within_10pct,
@@ -172,8 +173,8 @@ def summarize(device: str, reference: str, resolution: int, threads: int, median
 
 
 def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, reference: str = "mnasnet-b1",
-                 resolution: int = 224, threads: int = 1, runs: int = 20, warmup: int = 5, repeats: int = 1,
-                 progress: Callable[[int, float], None] | None = None) -> NoiseReport:
+                 resolution: int = 224, num_classes: int = 1000, threads: int = 1, runs: int = 20, warmup: int = 5,
+                 repeats: int = 1, progress: Callable[[int, float], None] | None = None) -> NoiseReport:
     """Time ``reference`` on ``device`` in separate processes (one ``time_model`` call each: a
     fresh worker on the local device, a fresh ``onnxruntime_perf_test`` on a phone) until
     ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport` (its
@@ -189,7 +190,7 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
     medians: list[float] = []
     cvs: list[float] = []
     stat_before = read_proc_stat()
-    with open_model_files(device.model_format, resolution, 1000) as files:
+    with open_model_files(device.model_format, resolution, num_classes) as files:
         path = files.path(parse_arch(reference).to_string())
         device.prestart()
         start = time.perf_counter()
@@ -203,4 +204,6 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
                 progress(len(medians), time.perf_counter() - start)
         elapsed = time.perf_counter() - start
     machine = machine_readings(stat_before) if info.kind == "local" else {}
-    return summarize(info.key, reference, resolution, threads, medians, cvs, elapsed, machine, repeats)
+    report = summarize(info.key, reference, resolution, threads, medians, cvs, elapsed, machine, repeats)
+    report.runtime = f"{info.runtime} {info.runtime_version}, {info.accelerator}"
+    return report

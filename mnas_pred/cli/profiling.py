@@ -12,13 +12,19 @@ from rich.table import Table
 
 from mnas_pred.cli._app import (
     AcceleratorOption,
+    AdbOption,
     BenchmarkModelOption,
+    GpuAcceleratorOption,
     JsonOption,
+    OrtLibOption,
+    PerfTestOption,
     ResolutionOption,
     RuntimeOption,
     SpaceOption,
+    SshOption,
     app,
     console,
+    device_options,
     err_console,
     print_json,
 )
@@ -28,14 +34,6 @@ from mnas_pred.limits import check_local_threads, option_callback
 
 DEFAULT_DB = Path("measurements.db")
 
-SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as user@host or host (ssh config, keys and jump hosts apply).")]
-AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
-PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
-OrtLibOption = Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)]
-GpuAcceleratorOption = Annotated[Optional[Path], typer.Option(
-    "--gpu-accelerator", dir_okay=False,
-    help="With --runtime litert --accelerator gpu: LiteRT's GPU accelerator .so (libLiteRtGpuAccelerator.so), "
-         "pushed beside benchmark_model.")]
 DbOption = Annotated[Path, typer.Option("--db", help="Measurement database (SQLite).", dir_okay=False)]
 
 
@@ -163,11 +161,9 @@ def profile_device(
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
 
-    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model),
-                       "gpu_accelerator": _str(gpu_accelerator)}
-
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
-    tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), **runtime_options)
+    tools = device_options(adb=adb, perf_test=perf_test, ort_lib=ort_lib, runtime=runtime, accelerator=accelerator,
+                           benchmark_model=benchmark_model, gpu_accelerator=gpu_accelerator)
     specs = [DeviceSpec.select(s, ssh, **tools) for s in serials] or [DeviceSpec.select(None, ssh, **tools)]
     if specs[0].kind == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores

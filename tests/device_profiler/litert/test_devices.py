@@ -175,3 +175,32 @@ def test_cli_profile_device_litert_on_the_fake_phone(fake_android, litert_models
         p = cli(*args)
         lines = p.stderr.strip().splitlines()
         assert p.returncode == 2 and len(lines) == 1 and fragment in lines[0], (args, p.stderr)
+
+
+def test_check_device_with_litert_on_the_fake_phone(fake_android, litert_models, tmp_path, monkeypatch, capsys):
+    """check-device opens a LiteRT phone as profile-device does (DeviceSpec + open_device) and times
+    the reference in one benchmark_model process per measurement, never profiled. The reference
+    here is a network of the session's conversion cache (MnasNet-B1 would be one more conversion)."""
+    pytest.importorskip("device_profiler.litert.model_files", reason="the .tflite files (TfliteFiles)")
+    from device_profiler import noise, open_device
+    from mnas_pred.cli import main
+    from mnas_pred.records import DeviceSpec
+
+    fa = fake_android
+    fa.add_device(SERIAL)
+    monkeypatch.setenv("MNAS_PRED_CACHE_DIR", str(litert_models.copy_cache(tmp_path / "cache")))
+    spec = DeviceSpec.select(SERIAL, None, adb=fa.adb, runtime="litert",
+                             benchmark_model=str(fa.tools["benchmark_model"]))
+    with open_device(spec) as dev:
+        report = noise.check_device(dev, seconds=0, min_processes=3, reference=litert_models.archs[0],
+                                    resolution=litert_models.resolution, num_classes=litert_models.num_classes,
+                                    runs=2, warmup=1, repeats=3)
+    assert report.device == f"adb:{SERIAL}" and report.processes == 3 and report.runtime.startswith("litert ")
+    assert report.pooled["repeats"] == 3 and report.runtime.endswith(", cpu")
+    runs = calls(fa)
+    assert len(runs) == 3 and not any("--use_profiler=true" in c["argv"] for c in runs)  # one process each
+    assert all("--num_runs=2" in c["argv"] and "--warmup_runs=1" in c["argv"] for c in runs)
+    # the flags reach the LiteRT phone: a GPU check without the GPU accelerator on the phone is refused there
+    assert main(["check-device", "--serial", SERIAL, "--adb", fa.adb, "--runtime", "litert", "--accelerator", "gpu",
+                 "--benchmark-model", str(fa.tools["benchmark_model"]), "--seconds", "0"]) == 2
+    assert "--accelerator gpu needs LiteRT's GPU accelerator" in capsys.readouterr().err
