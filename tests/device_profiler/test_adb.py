@@ -215,6 +215,48 @@ def test_tools_not_pushed_again_when_unchanged(fake_android, onnx_models):
     assert len(pushes) == 2  # perf_test and the library, once
 
 
+def test_a_model_is_pushed_and_hashed_once_for_all_its_attempts(fake_android, onnx_models, monkeypatch):
+    """--repeats 3: the protocol times each model in 3 attempts; the file goes to the phone once,
+    stays there for the later attempts, and leaves when the next model comes and on close."""
+    import device_profiler.adb_phone as adb_phone
+    from device_profiler.protocol import measure_model
+
+    hashed = []
+    monkeypatch.setattr(adb_phone, "sha256_file", lambda p, real=adb_phone.sha256_file: hashed.append(p) or real(p))
+    fa = fake_android
+    fa.add_device(SERIAL)
+    remote = fa.root(SERIAL) / "data/local/tmp/mnas-pred"
+    settings = MeasureSettings(threads=1, warmup=1, runs=3, profile_runs=2, repeats=3)
+    with device(fa) as dev:
+        for m in onnx_models[:2]:
+            measured = measure_model(dev, m.path, settings, m.layers)
+            assert measured.attempts >= 3
+            assert len(list(remote.glob("model-*.onnx"))) == 1  # this model's, kept for another attempt
+            assert not list(remote.glob("prof-*.json"))  # profiles leave at once
+    pushes = [json.loads(x)[-1] for x in (fa.home / "adb.log").read_text().splitlines() if '"push"' in x]
+    model_pushes = [p for p in pushes if p.endswith(".onnx")]
+    assert len(model_pushes) == 2 and len(set(model_pushes)) == 2  # once per model, not per attempt
+    assert len(hashed) == 2
+    assert sorted(p.name for p in remote.iterdir()) == ["libonnxruntime.so", "onnxruntime_perf_test"]
+    calls = [json.loads(x) for x in fa.log(SERIAL, "perf_test.log")]
+    assert sum("-p" in c["argv"] for c in calls) == 2  # one profile per model, later attempts end to end only
+
+
+def test_a_rewritten_model_file_is_pushed_again(fake_android, onnx_models, tmp_path):
+    fa = fake_android
+    fa.add_device(SERIAL)
+    local = tmp_path / "m.onnx"
+    settings = MeasureSettings(threads=1, warmup=0, runs=3, profile_runs=0)
+    with device(fa) as dev:
+        for m in onnx_models[:2]:  # the same local path, another network
+            local.write_bytes(m.path.read_bytes())
+            dev.time_model(local, settings)
+        remote = fa.root(SERIAL) / "data/local/tmp/mnas-pred"
+        assert len(list(remote.glob("model-*.onnx"))) == 1
+    pushes = [x for x in (fa.home / "adb.log").read_text().splitlines() if '"push"' in x and ".onnx" in x]
+    assert len(pushes) == 2
+
+
 @pytest.mark.parametrize("fmt", ["total", "old"])
 def test_other_perf_test_output_formats(fake_android, onnx_models, fmt):
     fa = fake_android

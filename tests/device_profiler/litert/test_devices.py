@@ -51,6 +51,19 @@ def test_end_to_end_and_per_layer_pinned_to_big_cores(fake_android, tflite_model
     assert not list((root / "data/local/tmp/mnas-pred").glob("*.tflite"))  # the model is removed again
 
 
+def test_later_attempts_reuse_the_pushed_model(fake_android, tflite_model):
+    fa = fake_android
+    root = fa.add_device(SERIAL)
+    settings = MeasureSettings(threads=1, warmup=1, runs=2, profile_runs=0)
+    with phone(fa) as dev:
+        for _ in range(3):  # what the protocol does with --repeats 3
+            assert dev.time_model(tflite_model.path, settings).metadata["model_sha256"]
+        assert len(list((root / "data/local/tmp/mnas-pred").glob("model-*.tflite"))) == 1
+    pushes = [x for x in (fa.home / "adb.log").read_text().splitlines() if '"push"' in x and ".tflite" in x]
+    assert len(pushes) == 1 and len(calls(fa)) == 3
+    assert not list((root / "data/local/tmp/mnas-pred").glob("*.tflite"))  # removed on close
+
+
 def test_gpu_passes_flags_and_accelerator_and_refuses_a_fallback(fake_android, tflite_model, tmp_path):
     fa = fake_android
     root = fa.add_device(SERIAL)
