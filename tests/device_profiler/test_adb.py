@@ -13,11 +13,12 @@ import time
 import pytest
 
 from device_profiler import trace
-from device_profiler._base import DeviceError, MeasureSettings
 from device_profiler.adb import AdbDevice
 from device_profiler.adb_binary import bundled_adb, locate_adb
 from device_profiler.adb_parsing import affinity_mask, big_cores, parse_devices_l, parse_perf_test_output
 from device_profiler.adb_transport import list_adb_devices
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import MeasureSettings
 
 SERIAL = "R5CT21ABCDE"
 FAST = MeasureSettings(threads=1, warmup=2, runs=6, profile_runs=3)
