@@ -13,7 +13,7 @@ from device_profiler.phone_runners import phone_runner_files
 from device_profiler.trace import UNMAPPED
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import MeasureSettings
-from tests.device_profiler.test_adb import INJECT
+from tests.device_profiler.test_adb_transport import INJECT
 
 pytest.importorskip("ai_edge_litert")
 
