@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mnas_pred.noise_floor import noise_floor, pooled_sentence, sentence
+from mnas_pred.noise_floor import back_to_back_floor, noise_floor, pooled_sentence, sentence
 
 STEAL_WARN = 0.05  # a run set during which the VM lost more than this share of CPU time is flagged
 STEAL_REMEASURE = 0.10  # ... and above this share it is taken again (device_profiler.local)
@@ -142,12 +142,19 @@ class NoiseReport:
                         f"{self.processes} processes of {self.reference}, median {self.median_ms:.2f} ms")
 
     def pooled_sentence(self, default_repeats: int | None = None) -> str:
-        """"with --repeats 3 (the default), ...: expect ±10% accuracy <= 97%, ..." ("" for one process)."""
+        """"with --repeats 3 (the default), ...: expect ±10% accuracy <= 89%, ..." ("" for one process):
+        from windows of consecutive processes where the check has enough, else independent ones."""
         k = self.pooled.get("repeats", 1)
         if k <= 1:
             return ""
-        return pooled_sentence(self.pooled, f"with --repeats {k}{' (the default)' if k == default_repeats else ''}"
-                                            f", the median of {k} processes per network")
+        label = f"with --repeats {k}{' (the default)' if k == default_repeats else ''}, the median of {k} processes"
+        b2b = self.pooled.get("back_to_back")
+        if not b2b:  # too short a check to see consecutive processes: independent ones
+            return pooled_sentence(self.pooled, f"{label} (independent)")
+        p = self.pooled
+        return (pooled_sentence(b2b, f"{label} back to back, as profile-device runs them") + " (were they "
+                f"independent: {100 * p['ceiling_within_10pct']:.0f}%, {100 * p['ceiling_within_5pct']:.0f}%, "
+                f"{100 * p['mape_floor']:.1f}%)")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -161,6 +168,8 @@ def summarize(device: str, reference: str, resolution: int, threads: int, median
               seconds: float, machine: dict | None = None, repeats: int = 1) -> NoiseReport:
     """The report of process medians ``medians``: for one process, and pooled from ``repeats``."""
     floor = noise_floor(medians, repeats)
+    if floor.get("pooled") and (back_to_back := back_to_back_floor(medians, repeats)):
+        floor["pooled"]["back_to_back"] = back_to_back
     return NoiseReport(
         device=device, reference=reference, resolution=resolution, threads=threads, processes=len(medians),
         seconds=round(seconds, 1), median_ms=round(statistics.median(medians), 4) if medians else 0.0,

@@ -63,7 +63,9 @@ def check_device(
     for such a label: the distribution of the median of K draws from the measured process
     medians (exact; resampled with a fixed seed where enumerating is too dear). Example (normal
     model): spread 6.3% allows ±10% up to 87% for one process and 98% for the median of 3 (±5%: 56%
-    and 75%).
+    and 75%). That is for independent processes; profile-device runs a network's processes back
+    to back, and where consecutive processes share the machine's slow moments they pool less
+    well: from 30 windows of K consecutive processes on, the line gives their figure first.
 
     The device is chosen as profile-device chooses it (--serial, --ssh, --runtime litert with
     --benchmark-model, --accelerator gpu); with LiteRT the reference is converted to .tflite once

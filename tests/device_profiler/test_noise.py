@@ -59,8 +59,14 @@ def test_noise_report_from_known_spreads():
                              repeats=3)
     assert pooled.ceiling_within_10pct == noisy.ceiling_within_10pct  # the single figure is unchanged
     assert pooled.pooled["ceiling_within_10pct"] > noisy.ceiling_within_10pct
-    assert pooled.pooled_sentence(3).startswith("with --repeats 3 (the default), the median of 3 processes per network:")
+    assert pooled.pooled_sentence(3).startswith("with --repeats 3 (the default), the median of 3 processes "
+                                                "(independent): expect ±10% accuracy <= ")  # 18 windows: too few
     assert pooled.pooled_sentence(1).startswith("with --repeats 3, the median")
+    # a check long enough to see consecutive processes: a slow stretch pools less well back to back
+    series = [10.0] * 20 + [12.0] * 10 + [10.0] * 10
+    drifting = noise.summarize("d", "mnasnet-b1", 224, 1, series, [0.05], 30, repeats=3)
+    assert "back to back, as profile-device runs them" in drifting.pooled_sentence()
+    assert drifting.pooled["back_to_back"]["ceiling_within_10pct"] < drifting.pooled["ceiling_within_10pct"]
 
 
 def test_check_device_locally(capsys):

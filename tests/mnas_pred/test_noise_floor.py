@@ -78,3 +78,15 @@ def test_even_k_resamples_with_a_seed_where_enumerating_is_too_dear(monkeypatch)
 def test_repeats_of_the_training_measurements():
     assert nf.settings_repeats(['{"repeats": 3, "runs": 50}', '{"repeats": 3}', {"repeats": 1}]) == 3
     assert nf.settings_repeats(['{"runs": 50}', float("nan")]) == 1 and nf.settings_repeats([]) == 1
+
+
+def test_back_to_back_processes_pool_less_well_by_hand():
+    # 30 processes at 10 ms, then a slow stretch of 15 at 12 ms (20% off): the median of 3
+    # consecutive ones is 10 for the windows starting at 0..28 (29 of 43); independent: 20/27
+    series = [10.0] * 30 + [12.0] * 15
+    b2b = nf.back_to_back_floor(series, 3)
+    assert b2b["windows"] == 43 and b2b["ceiling_within_10pct"] == round(29 / 43, 4)
+    assert b2b["mape_floor"] == round(14 * 0.2 / 43, 4)
+    assert nf.precision_ceiling(series, 0.10, 3) == pytest.approx(20 / 27)
+    assert nf.back_to_back_floor(series[:31], 3) == {}  # 29 windows: too few to say
+    assert nf.back_to_back_floor(series, 1) == {}
