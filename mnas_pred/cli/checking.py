@@ -89,14 +89,12 @@ def check_device(
     if json_out:
         print_json(report.as_dict())
         return
-    console.print(f"{report.device} ({report.runtime}), {res}x{res}, {threads} thread(s), {report.seconds:.0f} s:", markup=False,
-                  highlight=False)
-    console.print(f"one process per network: {report.sentence()}", markup=False, highlight=False)
-    if report.pooled_sentence():
-        console.print(report.pooled_sentence(default_repeats), markup=False, highlight=False)
-    console.print(f"median CV inside one process {100 * report.within_process_cv:.1f}%"
-                  + (f"; during the check: {_machine(report.machine)}" if report.machine else ""),
-                  markup=False, highlight=False)
+    lines = [f"{report.device} ({report.runtime}), {res}x{res}, {threads} thread(s), {report.seconds:.0f} s:",
+             f"one process per network: {report.sentence()}", report.pooled_sentence(default_repeats),
+             f"median CV inside one process {100 * report.within_process_cv:.1f}%"
+             + (f"; during the check: {_machine(report.machine)}" if report.machine else "")]
+    for line in filter(None, lines):  # whole lines, never wrapped: they are read and grepped
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _machine(m: dict) -> str:
