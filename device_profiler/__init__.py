@@ -26,26 +26,11 @@ from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, DeviceSpec, Measurement, MeasureSettings, RawTiming
 
 
-def open_device(
-    spec: DeviceSpec | str | None = None,
-    ssh: str | None = None,
-    *,
-    serial: str | None = None,
-    adb: str | None = None,
-    perf_test: str | None = None,
-    ort_lib: str | None = None,
-    cpus: list[int] | None = None,
-) -> Device:
-    """The device ``spec`` selects: a phone over adb, a Linux board over ssh, or the local CPU.
-    The older call ``open_device(serial, ssh, adb=..., ...)`` builds the spec from the flags
-    (:meth:`DeviceSpec.select`). Only the chosen device's module is imported."""
-    if not isinstance(spec, DeviceSpec):
-        if spec is not None and serial is not None:
-            raise TypeError("open_device(): serial given twice")
-        spec = DeviceSpec.select(serial or spec, ssh, adb=adb, perf_test=perf_test, ort_lib=ort_lib,
-                                 cpus=tuple(cpus) if cpus else None)
-    elif ssh or serial or adb or perf_test or ort_lib or cpus:
-        raise TypeError("open_device(spec): the device's options belong in the DeviceSpec")
+def open_device(spec: DeviceSpec | None = None) -> Device:
+    """The device ``spec`` selects (default: the local CPU): a phone over adb, a Linux board over
+    ssh, or the local CPU; command-line flags become a spec with :meth:`DeviceSpec.select`. Only
+    the chosen device's module is imported."""
+    spec = spec or DeviceSpec()
     if spec.runtime == "litert":
         from device_profiler.litert import check_extra
 

@@ -5,8 +5,8 @@ from a separate profiled run set, the runtime's per-node trace (or per-layer tim
 else (which models, statistics, mapping nodes to layers, outlier handling, storage) is the
 protocol's job (``device_profiler.protocol``), shared by every device.
 
-The records a device returns live in the core (:mod:`mnas_pred.records`) and are re-exported
-here, so ``from device_profiler._base import RawTiming`` keeps working.
+The records a device returns live in the core (:mod:`mnas_pred.records`); import them from there
+(or from ``device_profiler``, which re-exports them for its callers).
 """
 
 from __future__ import annotations
@@ -72,4 +72,4 @@ class Device(abc.ABC):
         self.close()
 
 
-__all__ = ["Device", "DeviceError", "DeviceInfo", "MeasureSettings", "RawTiming"]
+__all__ = ["Device"]

@@ -12,7 +12,6 @@ JSON both ways, never pickle: the request names a file, the answer is numbers an
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -163,19 +162,12 @@ def measure(req: dict) -> dict:
 
 
 def main() -> int:
-    ready = {"ready": True, "pid": os.getpid(), "ort_version": ort.__version__}
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    if not line.strip():  # the parent closed us without work (shutdown of a standby worker)
-        return 0
-    try:
-        out = measure(json.loads(line))
-    except Exception as e:  # reported to the parent as one line; it decides what to do
-        out = {"error": f"{type(e).__name__}: {e}"}
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
-    return 0
+    # the loop shared with the LiteRT worker, beside this file (on sys.path already unless
+    # PYTHONSAFEPATH is set; appended so that it never shadows a module of the standard library)
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+    from _worker_loop import serve
+
+    return serve(measure, {"ort_version": ort.__version__})
 
 
 if __name__ == "__main__":

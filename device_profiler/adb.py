@@ -6,7 +6,8 @@ size where the phone has no ``sha256sum``), and the big cores are chosen from
 ``cpuinfo_max_freq``. Per model:
 
 1. wait (bounded, with a message) while the device is hotter than ``cool_down_c``;
-2. push the model under a name derived from its sha256 (never from the local file name);
+2. push the model under a name derived from its sha256 (never from the local file name; kept on
+   the phone while the protocol times the same model again: :meth:`AdbPhone.model_on_phone`);
 3. a warm-up burst (``-r warmup``, results dropped; it brings the clocks up and the file into
    the page cache);
 4. the timed runs as several short bursts: ``onnxruntime_perf_test`` prints only aggregates
@@ -19,7 +20,7 @@ size where the phone has no ``sha256sum``), and the big cores are chosen from
 5. a separate profiled run (``-p PREFIX``); ONNX Runtime writes ``PREFIX_<date>_<time>.json``,
    found by listing, pulled and parsed with :mod:`device_profiler.trace` (perf_test's own
    warm-up inference is the first run in the profile and is dropped);
-6. the model and profile are removed from the phone.
+6. the profile is removed from the phone; the model when another comes, or on close.
 
 Every command runs pinned: ``taskset MASK`` with ``LD_LIBRARY_PATH`` pointing at ``remote_dir``.
 The session, the cores and the cooling down are the phone's (:mod:`device_profiler.adb_phone`);
@@ -35,10 +36,9 @@ from pathlib import Path
 
 from device_profiler import trace
 from device_profiler._shell import first_line, quote_join
-from device_profiler.adb_parsing import affinity_mask, burst_sample_ms, parse_perf_test_output
-from device_profiler.adb_phone import AdbPhone
+from device_profiler.adb_parsing import burst_sample_ms, parse_perf_test_output
+from device_profiler.adb_phone import AdbPhone, PhoneModel
 from device_profiler.adb_transport import DEFAULT_REMOTE_DIR
-from device_profiler.model_files import sha256_file
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
@@ -118,66 +118,50 @@ class AdbDevice(AdbPhone):
         return figures
 
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
-        onnx_path = self.checked_model_path(model_path)
-        self._ensure_ready()
-        thermal = self.wait_cool()
-        cores = self.pinned_cores(settings.threads)
-        mask = affinity_mask(cores) if cores else "1"
-        sha = sha256_file(onnx_path)
-        self._counter += 1
-        model = f"model-{sha[:16]}.onnx"
-        prefix = f"prof-{sha[:12]}-{self._counter}"
-        remote_model = self.transport.rpath(model)
-        self.transport.push(onnx_path, remote_model)
-        try:
-            if settings.warmup > 0:
-                self._run_perf_test(model, settings.warmup, settings.threads, mask)
+        with self.model_on_phone(model_path, settings.threads, ".onnx") as model:
+            mask = model.cpu_mask
             n_bursts = max(1, math.ceil(settings.runs / self.burst_runs))  # settings.repeats: the protocol's
             sizes = [settings.runs // n_bursts + (1 if i < settings.runs % n_bursts else 0) for i in range(n_bursts)]
-            bursts = [self._run_perf_test(model, max(s, 1), settings.threads, mask) for s in sizes]
-            samples = [burst_sample_ms(b) for b in bursts]
-            events, kept = [], 0
-            profile_name = None
+            if settings.warmup > 0:
+                self._run_perf_test(model.name, settings.warmup, settings.threads, mask)
+            bursts = [self._run_perf_test(model.name, max(s, 1), settings.threads, mask) for s in sizes]
+            events, kept, profile_name = [], 0, None
             if settings.profile_runs > 0:
-                self.transport.shell(self.transport.in_remote_dir(f"rm -f {shlex.quote(prefix)}_*.json"))
-                self._run_perf_test(model, settings.profile_runs, settings.threads, mask, profile=prefix)
-                listing = self.transport.shell_ok(self.transport.in_remote_dir(f"ls {shlex.quote(prefix)}_*.json"),
-                                         "finding the profile", "re-run; the profile was not written")
-                names = sorted(n.strip() for n in listing.split() if n.strip().endswith(".json"))
-                if not names:
-                    raise DeviceError(f"adb device {self.serial}: {PERF_TEST_NAME} wrote no profile",
-                                      "use an onnxruntime_perf_test build that supports -p")
-                profile_name = names[-1]
-                with tempfile.TemporaryDirectory(prefix="mnas-adb-") as tmp:
-                    local = Path(tmp) / "profile.json"
-                    self.transport.pull(self.transport.rpath(profile_name), local)
-                    events, kept = trace.node_events(trace.load_trace(local), drop_first_runs=1)
-        finally:
-            try:
-                self.transport.shell(self.transport.in_remote_dir(f"rm -f {shlex.quote(model)} {shlex.quote(prefix)}_*.json"))
-            except DeviceError:
-                pass  # the device is gone; the error that matters is already propagating
-        after = self.temperature_c()
+                self._counter += 1
+                events, kept, profile_name = self._profile(model, settings, f"prof-{model.sha256[:12]}-{self._counter}")
         metadata = {
-            **thermal,
-            "temperature_c_after": after,
-            "affinity_mask": mask,
-            "cores": cores,
-            **self.core_properties(cores),
+            **self.model_metadata(model),
             "sample_kind": "burst_p50",
             "burst_runs": sizes,
             "bursts": bursts,
             "profile_file": profile_name,
-            "model_sha256": sha,
             "perf_test_sha256": self._tool_sha.get(PERF_TEST_NAME, ""),
-            "command": self._perf_test_command(model, sizes[0], settings.threads, mask, None),
+            "command": self._perf_test_command(model.name, sizes[0], settings.threads, mask, None),
         }
-        return RawTiming(samples_ms=samples, node_events=events, profiled_runs=kept, metadata=metadata,
-                         runs_per_sample=max(sizes))
+        return RawTiming(samples_ms=[burst_sample_ms(b) for b in bursts], node_events=events, profiled_runs=kept,
+                         metadata=metadata, runs_per_sample=max(sizes))
 
-    def close(self) -> None:
-        """Leave the pushed tools for the next session (re-checked by sha256); models and
-        profiles are removed after each model already."""
+    def _profile(self, model: PhoneModel, settings: MeasureSettings, prefix: str) -> tuple[list, int, str]:
+        """The separate profiled run: ORT writes ``PREFIX_<date>_<time>.json``, found by listing,
+        pulled and parsed, then removed from the phone."""
+        in_dir = self.transport.in_remote_dir
+        pattern = f"{shlex.quote(prefix)}_*.json"
+        try:
+            self.transport.shell(in_dir(f"rm -f {pattern}"))
+            self._run_perf_test(model.name, settings.profile_runs, settings.threads, model.cpu_mask, profile=prefix)
+            listing = self.transport.shell_ok(in_dir(f"ls {pattern}"), "finding the profile",
+                                              "re-run; the profile was not written")
+            names = sorted(n.strip() for n in listing.split() if n.strip().endswith(".json"))
+            if not names:
+                raise DeviceError(f"adb device {self.serial}: {PERF_TEST_NAME} wrote no profile",
+                                  "use an onnxruntime_perf_test build that supports -p")
+            with tempfile.TemporaryDirectory(prefix="mnas-adb-") as tmp:
+                local = Path(tmp) / "profile.json"
+                self.transport.pull(self.transport.rpath(names[-1]), local)
+                events, kept = trace.node_events(trace.load_trace(local), drop_first_runs=1)
+            return events, kept, names[-1]
+        finally:
+            self.remove_quietly(f"rm -f {pattern}")
 
 
 __all__ = ["AdbDevice", "TOOLS_FIX"]

@@ -5,7 +5,8 @@ folder, ``getprop``, the CPU table from ``/sys``), the big cores to pin to, the 
 and the bounded wait for the phone to cool down, and the identity of the phone. A runner
 (:class:`device_profiler.adb.AdbDevice` for ``onnxruntime_perf_test``; a LiteRT one for
 ``benchmark_model``) installs its tools in :meth:`AdbPhone.install_tools` and implements
-``time_model``; it talks to the phone through ``self.transport``
+``time_model`` around :meth:`AdbPhone.model_on_phone` (the file checked, the phone cooled down,
+the cores picked, the model pushed); it talks to the phone through ``self.transport``
 (:class:`~device_profiler.adb_transport.AdbTransport`).
 """
 
@@ -13,13 +14,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from device_profiler._base import Device
 from device_profiler._shell import quote_join
 from device_profiler.adb_errors import DEVICES_FIX
-from device_profiler.adb_parsing import big_cores, cpu_temperature, parse_getprop, parse_probe
+from device_profiler.adb_parsing import affinity_mask, big_cores, cpu_temperature, parse_getprop, parse_probe
 from device_profiler.adb_transport import DEFAULT_REMOTE_DIR, AdbTransport
+from device_profiler.model_files import sha256_file
+from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo
+
+
+@dataclass(frozen=True)
+class PhoneModel:
+    """A model file on the phone, ready to be timed (:meth:`AdbPhone.model_on_phone`)."""
+
+    name: str  # its file name in the remote working folder (commands run from there)
+    sha256: str  # of the local file
+    cores: list[int]  # the big cores the runs are pinned to
+    cpu_mask: str  # their taskset mask
+    thermal: dict  # the cool-down wait before the runs (AdbPhone.wait_cool)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +74,8 @@ class AdbPhone(Device):
         self._ready = False
         self._props: dict[str, str] = {}
         self._cpus: dict[int, dict] = {}
+        # the model left on the phone for the next attempt: (local path, size, mtime_ns) -> its name and sha256
+        self._kept: tuple[tuple, str, str] | None = None
 
     # --------------------------------------------------------------- session
     def _ensure_ready(self) -> None:
@@ -110,6 +130,62 @@ class AdbPhone(Device):
         return {"temperature_c": temp, "temperature_c_before_wait": first,
                 "cool_down_wait_s": round(time.monotonic() - start, 3),
                 "too_hot": temp is not None and temp > self.cool_down_c}
+
+    # --------------------------------------------------------------- models
+    @contextmanager
+    def model_on_phone(self, model_path: Path, threads: int, suffix: str) -> Iterator[PhoneModel]:
+        """Get ready to time ``model_path`` with ``threads`` threads: check the file, ready the
+        session, wait for the phone to cool down, pick the big cores and their mask, and put the
+        model into the remote folder under a name from its sha256 (never the local name).
+
+        The protocol times a model again in later attempts (an outlier burst, ``--repeats``): the
+        file stays on the phone while the same local file (path, size, mtime) comes back, so it
+        is hashed and pushed once; it is removed when another model comes, when the runs fail,
+        and on :meth:`close`."""
+        path = self.checked_model_path(model_path)
+        self._ensure_ready()
+        thermal = self.wait_cool()
+        cores = self.pinned_cores(threads)
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if self._kept is not None and self._kept[0] == key:
+            name, sha = self._kept[1], self._kept[2]
+        else:
+            self.remove_kept_model()
+            sha = sha256_file(path)
+            name = f"model-{sha[:16]}{suffix}"
+            self.transport.push(path, self.transport.rpath(name))
+            self._kept = (key, name, sha)
+        try:
+            yield PhoneModel(name, sha, cores, affinity_mask(cores) if cores else "1", thermal)
+        except BaseException:
+            self.remove_kept_model()
+            raise
+
+    def model_metadata(self, model: PhoneModel) -> dict:
+        """What a measurement records of the phone around the runs of ``model``."""
+        return {**model.thermal, "temperature_c_after": self.temperature_c(), "affinity_mask": model.cpu_mask,
+                "cores": model.cores, **self.core_properties(model.cores), "model_sha256": model.sha256}
+
+    def remove_kept_model(self) -> None:
+        """Remove the model left on the phone, if any (a lost phone: nothing to do)."""
+        if self._kept is None:
+            return
+        name, self._kept = self._kept[1], None
+        self.remove_quietly(quote_join(["rm", "-f", name]))
+
+    def remove_quietly(self, rm_command: str) -> None:
+        """Run ``rm_command`` (quoted) in the remote folder; a lost phone is no error here: the
+        error that matters, if any, is already propagating."""
+        try:
+            self.transport.shell(self.transport.in_remote_dir(rm_command))
+        except DeviceError:
+            pass
+
+    def close(self) -> None:
+        """Remove the model left for another attempt; the tools stay for the next session
+        (re-checked by sha256)."""
+        self.remove_kept_model()
 
     # --------------------------------------------------------------- identity
     def phone_properties(self) -> dict:

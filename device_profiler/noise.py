@@ -23,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mnas_pred.noise_floor import mape_floor, precision_ceiling, robust_sigma, sentence
+from mnas_pred.noise_floor import back_to_back_floor, noise_floor, pooled_sentence, sentence
 
 STEAL_WARN = 0.05  # a run set during which the VM lost more than this share of CPU time is flagged
 STEAL_REMEASURE = 0.10  # ... and above this share it is taken again (device_profiler.local)
+POOLED_KEYS = ("ceiling_within_10pct", "ceiling_within_5pct", "mape_floor")
 FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
@@ -130,37 +131,63 @@ class NoiseReport:
     ceiling_within_5pct: float
     mape_floor: float
     machine: dict = field(default_factory=dict)  # steal, load during the check (local device)
+    # the same for a measurement pooled from `repeats` processes (profile-device --repeats; with
+    # 1, the figures above): {"repeats", "ceiling_within_10pct", "ceiling_within_5pct", "mape_floor"}
+    pooled: dict = field(default_factory=dict)
+    runtime: str = ""  # "onnxruntime 1.20.1, cpu", "litert ..., gpu"
 
     def sentence(self) -> str:
         return sentence({"spread": self.spread, "ceiling_within_10pct": self.ceiling_within_10pct,
                          "ceiling_within_5pct": self.ceiling_within_5pct, "mape_floor": self.mape_floor},
                         f"{self.processes} processes of {self.reference}, median {self.median_ms:.2f} ms")
 
+    def pooled_sentence(self, default_repeats: int | None = None) -> str:
+        """"with --repeats 3 (the default), ...: expect ±10% accuracy <= 89%, ..." ("" for one process):
+        from windows of consecutive processes where the check has enough, else independent ones."""
+        k = self.pooled.get("repeats", 1)
+        if k <= 1:
+            return ""
+        label = f"with --repeats {k}{' (the default)' if k == default_repeats else ''}, the median of {k} processes"
+        b2b = self.pooled.get("back_to_back")
+        if not b2b:  # too short a check to see consecutive processes: independent ones
+            return pooled_sentence(self.pooled, f"{label} (independent)")
+        p = self.pooled
+        return (pooled_sentence(b2b, f"{label} back to back, as profile-device runs them") + " (were they "
+                f"independent: {100 * p['ceiling_within_10pct']:.0f}%, {100 * p['ceiling_within_5pct']:.0f}%, "
+                f"{100 * p['mape_floor']:.1f}%)")
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["summary"] = self.sentence()
+        if self.pooled.get("repeats", 1) > 1:
+            d["pooled"]["summary"] = self.pooled_sentence()
         return d
 
 
 def summarize(device: str, reference: str, resolution: int, threads: int, medians: list[float], cvs: list[float],
-              seconds: float, machine: dict | None = None) -> NoiseReport:
+              seconds: float, machine: dict | None = None, repeats: int = 1) -> NoiseReport:
+    """The report of process medians ``medians``: for one process, and pooled from ``repeats``."""
+    floor = noise_floor(medians, repeats)
+    if floor.get("pooled") and (back_to_back := back_to_back_floor(medians, repeats)):
+        floor["pooled"]["back_to_back"] = back_to_back
     return NoiseReport(
         device=device, reference=reference, resolution=resolution, threads=threads, processes=len(medians),
         seconds=round(seconds, 1), median_ms=round(statistics.median(medians), 4) if medians else 0.0,
-        process_medians_ms=[round(m, 4) for m in medians], spread=round(robust_sigma(medians), 4),
+        process_medians_ms=[round(m, 4) for m in medians], spread=floor["spread"],
         within_process_cv=round(statistics.median(cvs), 4) if cvs else 0.0,
-        ceiling_within_10pct=round(precision_ceiling(medians, 0.10), 4),
-        ceiling_within_5pct=round(precision_ceiling(medians, 0.05), 4),
-        mape_floor=round(mape_floor(medians), 4), machine=machine or {},
+        ceiling_within_10pct=floor["ceiling_within_10pct"], ceiling_within_5pct=floor["ceiling_within_5pct"],
+        mape_floor=floor["mape_floor"], machine=machine or {},
+        pooled=floor.get("pooled") or {"repeats": 1, **{k: floor[k] for k in POOLED_KEYS}},
     )
 
 
 def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, reference: str = "mnasnet-b1",
-                 resolution: int = 224, threads: int = 1, runs: int = 20, warmup: int = 5,
-                 progress: Callable[[int, float], None] | None = None) -> NoiseReport:
+                 resolution: int = 224, num_classes: int = 1000, threads: int = 1, runs: int = 20, warmup: int = 5,
+                 repeats: int = 1, progress: Callable[[int, float], None] | None = None) -> NoiseReport:
     """Time ``reference`` on ``device`` in separate processes (one ``time_model`` call each: a
     fresh worker on the local device, a fresh ``onnxruntime_perf_test`` on a phone) until
-    ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport`. The
+    ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport` (its
+    ``pooled`` figures: a measurement that is the median of ``repeats`` processes). The
     reference is in the device's own model format (ONNX, or .tflite for LiteRT)."""
     from device_profiler.formats import open_model_files
     from device_profiler.stats import effective_samples
@@ -172,7 +199,7 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
     medians: list[float] = []
     cvs: list[float] = []
     stat_before = read_proc_stat()
-    with open_model_files(device.model_format, resolution, 1000) as files:
+    with open_model_files(device.model_format, resolution, num_classes) as files:
         path = files.path(parse_arch(reference).to_string())
         device.prestart()
         start = time.perf_counter()
@@ -186,4 +213,6 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
                 progress(len(medians), time.perf_counter() - start)
         elapsed = time.perf_counter() - start
     machine = machine_readings(stat_before) if info.kind == "local" else {}
-    return summarize(info.key, reference, resolution, threads, medians, cvs, elapsed, machine)
+    report = summarize(info.key, reference, resolution, threads, medians, cvs, elapsed, machine, repeats)
+    report.runtime = f"{info.runtime} {info.runtime_version}, {info.accelerator}"
+    return report

@@ -159,7 +159,7 @@ def measurement_quality(models: pd.DataFrame, drift_correction: bool) -> dict:
     moved them, and the noise floor from the campaigns' reference runs (the same network timed
     in a fresh process every N models: :mod:`mnas_pred.noise_floor`)."""
     from mnas_pred.drift_correction import correction_summary
-    from mnas_pred.noise_floor import groups_floor, noise_floor, sentence
+    from mnas_pred.noise_floor import groups_floor, noise_floor, sentence, settings_repeats
 
     out: dict = {"drift_correction": drift_correction}
     if "drift_factor" in models:
@@ -168,7 +168,8 @@ def measurement_quality(models: pd.DataFrame, drift_correction: bool) -> dict:
         runs = models.dropna(subset=["drift_reference_ms", "drift_campaign"]).drop_duplicates(
             ["drift_campaign", "drift_reference"])
         groups = [json.loads(v) for v in runs.get("drift_reference_process_ms", pd.Series(dtype=object)).dropna()]
-        floor = groups_floor(groups, f"{len(groups)} reference runs in the store, processes back to back")
+        floor = groups_floor(groups, f"{len(groups)} reference runs in the store, processes back to back",
+                             settings_repeats(models.get("settings", ())))
         if not floor and len(runs) >= 3:  # older stores: one process per reference run, drift included
             floor = noise_floor(runs["drift_reference_ms"].astype(float).tolist())
             floor = {**floor, "source": "reference runs (one process each, drift included)",

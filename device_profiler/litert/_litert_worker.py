@@ -1,8 +1,8 @@
 """The worker process of the local LiteRT device: times one ``.tflite`` with ai-edge-litert and exits.
 
 Run as ``python _litert_worker.py`` (by file path: it imports nothing from the project). Like the
-ONNX Runtime worker (``device_profiler/_ort_worker.py``) it answers one JSON request on stdin with
-one JSON line on stdout: pinned to the given cores, fixed threads, warm-up runs, then one wall-time
+ONNX Runtime worker (``device_profiler/_ort_worker.py``), and through the same loop
+(``device_profiler/_worker_loop.py``), it answers one JSON request on stdin with one JSON line on stdout: pinned to the given cores, fixed threads, warm-up runs, then one wall-time
 and one CPU-time sample per timed run (the protocol corrects preempted runs with the CPU time).
 
 The model runs through LiteRT's CompiledModel API (what the phones' ``benchmark_model`` runs) on the
@@ -12,7 +12,6 @@ random values. The Python API has no per-op profiler: the answer carries end-to-
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -70,18 +69,12 @@ def measure(req: dict) -> dict:
 
 
 def main() -> int:
-    sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    if not line.strip():  # a standby worker closed without work
-        return 0
-    try:
-        out = measure(json.loads(line))
-    except Exception as e:  # reported to the parent as one line
-        out = {"error": f"{type(e).__name__}: {e}"}
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
-    return 0
+    # the loop shared with the ONNX Runtime worker, stdlib only, in the folder above; appended so
+    # that its other files (trace.py, ...) never shadow a module of the standard library
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from _worker_loop import serve
+
+    return serve(measure)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device_profiler._shell import quote_join
-from device_profiler.adb_parsing import affinity_mask
 from device_profiler.adb_phone import AdbPhone
 from device_profiler.adb_transport import DEFAULT_REMOTE_DIR
 from device_profiler.litert import benchmark_model as bm
 from device_profiler.litert.runner import BenchmarkModelRunner
-from device_profiler.model_files import sha256_file
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import DeviceInfo, MeasureSettings, RawTiming
 
@@ -79,24 +76,8 @@ class LiteRtAdbDevice(AdbPhone):
                                accelerator=self.accelerator)
 
     def time_model(self, model_path: Path, settings: MeasureSettings) -> RawTiming:
-        model_path = self.checked_model_path(model_path)
-        self._ensure_ready()
-        thermal = self.wait_cool()
-        cores = self.pinned_cores(settings.threads)
-        mask = affinity_mask(cores) if cores else "1"
-        sha = sha256_file(model_path)
-        model = f"model-{sha[:16]}.tflite"
-        self.transport.push(model_path, self.transport.rpath(model))
-        try:
-            raw = self._tool_runner.time(model, model_path, settings, cpu_mask=mask)
-        finally:
-            try:
-                self.transport.shell(self.transport.in_remote_dir(quote_join(["rm", "-f", model])))
-            except DeviceError:
-                pass  # the device is gone; the error that matters is already propagating
-        raw.metadata.update({
-            **thermal, "temperature_c_after": self.temperature_c(), "affinity_mask": mask, "cores": cores,
-            **self.core_properties(cores), "model_sha256": sha,
-            "benchmark_model_sha256": self._tool_sha.get(bm.TOOL_NAME, ""),
-        })
+        with self.model_on_phone(model_path, settings.threads, ".tflite") as model:
+            raw = self._tool_runner.time(model.name, Path(model_path), settings, cpu_mask=model.cpu_mask)
+        raw.metadata.update({**self.model_metadata(model),
+                             "benchmark_model_sha256": self._tool_sha.get(bm.TOOL_NAME, "")})
         return raw

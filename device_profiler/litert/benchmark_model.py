@@ -48,8 +48,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from device_profiler._base import DeviceError
 from device_profiler._shell import first_line, quote_join
+from mnas_pred.errors import DeviceError
 
 TOOL_NAME = "benchmark_model"
 ENV_VAR = "MNAS_PRED_BENCHMARK_MODEL"

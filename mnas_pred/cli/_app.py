@@ -61,6 +61,23 @@ AcceleratorOption = Annotated[str, typer.Option(
 BenchmarkModelOption = Annotated[Optional[Path], typer.Option(
     "--benchmark-model", envvar="MNAS_PRED_BENCHMARK_MODEL", dir_okay=False,
     help="LiteRT's benchmark_model tool for the device (per-layer times; $MNAS_PRED_BENCHMARK_MODEL).")]
+GpuAcceleratorOption = Annotated[Optional[Path], typer.Option(
+    "--gpu-accelerator", dir_okay=False,
+    help="With --runtime litert --accelerator gpu: LiteRT's GPU accelerator .so (libLiteRtGpuAccelerator.so), "
+         "pushed beside benchmark_model.")]
+# How to reach a phone or a board, and the ONNX Runtime tools a phone needs.
+SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as user@host or host (ssh config, keys and jump hosts apply).")]
+AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
+PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
+OrtLibOption = Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)]
+
+
+def device_options(*, adb: Path | None, perf_test: Path | None, ort_lib: Path | None, runtime: str,
+                   accelerator: str, benchmark_model: Path | None, gpu_accelerator: Path | None) -> dict:
+    """The device flags as :meth:`mnas_pred.records.DeviceSpec.select` takes them (paths as text)."""
+    paths = {"adb": adb, "perf_test": perf_test, "ort_lib": ort_lib, "benchmark_model": benchmark_model,
+             "gpu_accelerator": gpu_accelerator}
+    return {"runtime": runtime, "accelerator": accelerator, **{k: None if v is None else str(v) for k, v in paths.items()}}
 
 
 def print_json(obj: Any) -> None:

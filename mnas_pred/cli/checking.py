@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from mnas_pred.cli._app import JsonOption, ResolutionOption, app, console, print_json
+from mnas_pred.cli._app import (
+    AcceleratorOption,
+    AdbOption,
+    BenchmarkModelOption,
+    GpuAcceleratorOption,
+    JsonOption,
+    OrtLibOption,
+    PerfTestOption,
+    ResolutionOption,
+    RuntimeOption,
+    SshOption,
+    app,
+    console,
+    device_options,
+    print_json,
+)
 from mnas_pred.limits import check_local_threads, option_callback
 
 
 @app.command("check-device")
 def check_device(
     serial: Annotated[Optional[str], typer.Option("--serial", help="Android phone (adb serial).")] = None,
-    ssh: Annotated[Optional[str], typer.Option("--ssh", help="Linux board as user@host or host.")] = None,
+    ssh: SshOption = None,
     seconds: Annotated[float, typer.Option("--seconds", min=0.0, help="How long to keep timing the reference network.")] = 30.0,
     min_processes: Annotated[int, typer.Option("--min-processes", min=2, help="At least this many processes, however long they take.")] = 5,
     threads: Annotated[int, typer.Option("--threads", help="Intra-op threads.", callback=option_callback("threads"))] = 1,
     runs: Annotated[int, typer.Option("--runs", help="Timed runs in each process.", callback=option_callback("runs"))] = 20,
+    repeats: Annotated[Optional[int], typer.Option(
+        "--repeats", callback=option_callback("repeats"),
+        help="Also give the ceiling for a measurement pooled from this many processes, as profile-device "
+             "--repeats takes it (default: profile-device's default).")] = None,
     resolution: ResolutionOption = None,
-    adb: Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)] = None,
-    perf_test: Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)] = None,
-    ort_lib: Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)] = None,
+    runtime: RuntimeOption = "ort",
+    accelerator: AcceleratorOption = "cpu",
+    benchmark_model: BenchmarkModelOption = None,
+    gpu_accelerator: GpuAcceleratorOption = None,
+    adb: AdbOption = None,
+    perf_test: PerfTestOption = None,
+    ort_lib: OrtLibOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Time the reference network (MnasNet-B1) in one fresh process after another for --seconds
@@ -35,26 +57,44 @@ def check_device(
     processes) and with a normal model of the spread (sigma = 1.4826 x the median absolute
     deviation of the log latencies: P(|Z| <= ln 1.1 / sigma)); the lower is printed. Example:
     spread 2% allows ±10% accuracy up to 100%, spread 6% up to 89% (±5%: 98% and 58%).
+
+    profile-device can take each measurement from several processes (--repeats K: the median of
+    K). Each process is one more draw from the same spread, so the second line gives the ceiling
+    for such a label: the distribution of the median of K draws from the measured process
+    medians (exact; resampled with a fixed seed where enumerating is too dear). Example (normal
+    model): spread 6.3% allows ±10% up to 87% for one process and 98% for the median of 3 (±5%: 56%
+    and 75%). That is for independent processes; profile-device runs a network's processes back
+    to back, and where consecutive processes share the machine's slow moments they pool less
+    well: from 30 windows of K consecutive processes on, the line gives their figure first.
+
+    The device is chosen as profile-device chooses it (--serial, --ssh, --runtime litert with
+    --benchmark-model, --accelerator gpu); with LiteRT the reference is converted to .tflite once
+    (cached).
     """
     from device_profiler import open_device
     from device_profiler.noise import check_device as run_check
+    from mnas_pred.records import DeviceSpec, MeasureSettings
 
-    if serial is None and not ssh:
-        check_local_threads(threads)
+    spec = DeviceSpec.select(serial, ssh, **device_options(
+        adb=adb, perf_test=perf_test, ort_lib=ort_lib, runtime=runtime, accelerator=accelerator,
+        benchmark_model=benchmark_model, gpu_accelerator=gpu_accelerator))
+    if spec.kind == "local":
+        check_local_threads(threads)  # this machine's CPU: at most its cores
     res = resolution or 224
-    with open_device(serial, ssh, adb=None if adb is None else str(adb), perf_test=None if perf_test is None else str(perf_test),
-                     ort_lib=None if ort_lib is None else str(ort_lib)) as device:
+    default_repeats = MeasureSettings().repeats
+    pooled_from = repeats or default_repeats
+    with open_device(spec) as device:
         report = run_check(device, seconds=seconds, min_processes=min_processes, resolution=res, threads=threads,
-                           runs=runs)
+                           runs=runs, repeats=pooled_from)
     if json_out:
         print_json(report.as_dict())
         return
-    console.print(f"{report.device}, {res}x{res}, {threads} thread(s), {report.seconds:.0f} s:", markup=False,
-                  highlight=False)
-    console.print(report.sentence(), markup=False, highlight=False)
-    console.print(f"median CV inside one process {100 * report.within_process_cv:.1f}%"
-                  + (f"; during the check: {_machine(report.machine)}" if report.machine else ""),
-                  markup=False, highlight=False)
+    lines = [f"{report.device} ({report.runtime}), {res}x{res}, {threads} thread(s), {report.seconds:.0f} s:",
+             f"one process per network: {report.sentence()}", report.pooled_sentence(default_repeats),
+             f"median CV inside one process {100 * report.within_process_cv:.1f}%"
+             + (f"; during the check: {_machine(report.machine)}" if report.machine else "")]
+    for line in filter(None, lines):  # whole lines, never wrapped: they are read and grepped
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _machine(m: dict) -> str:

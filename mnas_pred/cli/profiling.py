@@ -12,13 +12,19 @@ from rich.table import Table
 
 from mnas_pred.cli._app import (
     AcceleratorOption,
+    AdbOption,
     BenchmarkModelOption,
+    GpuAcceleratorOption,
     JsonOption,
+    OrtLibOption,
+    PerfTestOption,
     ResolutionOption,
     RuntimeOption,
     SpaceOption,
+    SshOption,
     app,
     console,
+    device_options,
     err_console,
     print_json,
 )
@@ -28,14 +34,6 @@ from mnas_pred.limits import check_local_threads, option_callback
 
 DEFAULT_DB = Path("measurements.db")
 
-SshOption = Annotated[Optional[str], typer.Option("--ssh", help="Linux board as user@host or host (ssh config, keys and jump hosts apply).")]
-AdbOption = Annotated[Optional[Path], typer.Option("--adb", help="adb binary (default: $ADB, then PATH).", dir_okay=False)]
-PerfTestOption = Annotated[Optional[Path], typer.Option("--perf-test", help="onnxruntime_perf_test built for the phone.", dir_okay=False)]
-OrtLibOption = Annotated[Optional[Path], typer.Option("--ort-lib", help="libonnxruntime.so built for the phone.", dir_okay=False)]
-GpuAcceleratorOption = Annotated[Optional[Path], typer.Option(
-    "--gpu-accelerator", dir_okay=False,
-    help="With --runtime litert --accelerator gpu: LiteRT's GPU accelerator .so (libLiteRtGpuAccelerator.so), "
-         "pushed beside benchmark_model.")]
 DbOption = Annotated[Path, typer.Option("--db", help="Measurement database (SQLite).", dir_okay=False)]
 
 
@@ -102,15 +100,15 @@ def drift_sentence(worst: dict, every: int, history: list[dict] = ()) -> str:
                if (slow := [d for d in history if d.get("slow")]) else ""))
 
 
-def campaign_noise_floor(drift: list[dict]) -> dict:
+def campaign_noise_floor(drift: list[dict], repeats: int = 1) -> dict:
     """The noise floor (:mod:`mnas_pred.noise_floor`) from a campaign's reference runs: the same
     network timed in back-to-back fresh processes every N models (their spread inside a
-    reference run; or, for records without per-process times, across reference runs). Empty
-    with too few."""
+    reference run, for one process and for a measurement pooled from ``repeats``; or, for
+    records without per-process times, across reference runs). Empty with too few."""
     from mnas_pred.noise_floor import groups_floor, noise_floor, sentence
 
     groups = [d["process_ms"] for d in drift if len(d.get("process_ms") or ()) > 1]
-    floor = groups_floor(groups, f"{len(groups)} reference runs of this campaign, processes back to back")
+    floor = groups_floor(groups, f"{len(groups)} reference runs of this campaign, processes back to back", repeats)
     if floor:
         return floor
     refs = [d["latency_ms"] for d in drift]
@@ -163,11 +161,9 @@ def profile_device(
     from mnas_pred.deferred_store import DeferredStore
     from mnas_pred.space import SearchSpace
 
-    runtime_options = {"runtime": runtime, "accelerator": accelerator, "benchmark_model": _str(benchmark_model),
-                       "gpu_accelerator": _str(gpu_accelerator)}
-
     serials = list(dict.fromkeys(serial or []))  # a serial given twice is one phone
-    tools = dict(adb=_str(adb), perf_test=_str(perf_test), ort_lib=_str(ort_lib), **runtime_options)
+    tools = device_options(adb=adb, perf_test=perf_test, ort_lib=ort_lib, runtime=runtime, accelerator=accelerator,
+                           benchmark_model=benchmark_model, gpu_accelerator=gpu_accelerator)
     specs = [DeviceSpec.select(s, ssh, **tools) for s in serials] or [DeviceSpec.select(None, ssh, **tools)]
     if specs[0].kind == "local":
         check_local_threads(threads)  # this machine's CPU: at most its cores
@@ -208,7 +204,7 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
         "stored_for_device": total_stored, "drift": report.drift,
         "runtime": {"runtime": report.device.runtime, "version": report.device.runtime_version,
                     "accelerator": report.device.accelerator},
-        "noise_floor": campaign_noise_floor(report.drift),
+        "noise_floor": campaign_noise_floor(report.drift, settings.repeats),
     }
     if report.measured and not ratios and settings.profile_runs > 0:
         summary["per_layer"] = _END_TO_END_ONLY.get(report.device.runtime, "none: the device gave no profile")

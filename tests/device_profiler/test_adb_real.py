@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from device_profiler import trace
-from device_profiler._base import DeviceError, MeasureSettings
 from device_profiler.adb import AdbDevice
 from device_profiler.adb_transport import list_adb_devices
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import MeasureSettings
 
 sys.path.insert(0, str(Path(__file__).parent / "fakes"))
 from fake_adbd import FakeAdbd  # noqa: E402

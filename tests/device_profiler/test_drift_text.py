@@ -25,3 +25,7 @@ def test_campaign_noise_floor_quotes_the_reference_runs():
     grouped = campaign_noise_floor([{"latency_ms": 5.0, "process_ms": [5.0, 5.2, 4.9]},
                                     {"latency_ms": 7.0, "process_ms": [7.0, 7.1, 6.8]}])
     assert "processes back to back" in grouped["summary"] and grouped["spread"] < 0.05
+    pooled = campaign_noise_floor([{"latency_ms": 5.0, "process_ms": [5.0, 5.2, 4.9]},
+                                   {"latency_ms": 7.0, "process_ms": [7.0, 7.1, 6.8]}], repeats=3)
+    assert pooled["pooled"]["repeats"] == 3 and pooled["pooled"]["mape_floor"] < pooled["mape_floor"]
+    assert "with 3 processes per measurement" in pooled["summary"]

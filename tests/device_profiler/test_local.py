@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from device_profiler import DeviceError, MeasureSettings, open_device
+from device_profiler import DeviceError, DeviceSpec, MeasureSettings, open_device
 from device_profiler.local import LocalDevice, allowed_cpus
 from mnas_pred.export import export_onnx
 from mnas_pred.layers import arch_layers
@@ -101,7 +101,7 @@ def test_open_device_selects_local_and_refuses_two_devices():
     with open_device() as d:
         assert isinstance(d, LocalDevice)
     with pytest.raises(DeviceError, match="choose one"):
-        open_device(serial="X", ssh="h")
+        DeviceSpec.select("X", "h")
 
 
 def test_worker_uses_the_current_interpreter():

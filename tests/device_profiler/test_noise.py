@@ -52,6 +52,21 @@ def test_noise_report_from_known_spreads():
     assert quiet.ceiling_within_10pct == 1.0 and quiet.spread < 0.01
     assert noisy.ceiling_within_10pct < 0.9 and noisy.mape_floor > quiet.mape_floor
     assert noisy.sentence().startswith("run-to-run spread ") and "expect ±10% accuracy <= " in noisy.sentence()
+    assert noisy.pooled == {"repeats": 1, "ceiling_within_10pct": noisy.ceiling_within_10pct,
+                            "ceiling_within_5pct": noisy.ceiling_within_5pct, "mape_floor": noisy.mape_floor}
+    assert noisy.pooled_sentence() == "" and "summary" not in noisy.as_dict()["pooled"]
+    pooled = noise.summarize("d", "mnasnet-b1", 224, 1, [10, 11, 9, 12, 8.5, 10, 10.5, 9.5, 13, 10] * 2, [0.05], 30,
+                             repeats=3)
+    assert pooled.ceiling_within_10pct == noisy.ceiling_within_10pct  # the single figure is unchanged
+    assert pooled.pooled["ceiling_within_10pct"] > noisy.ceiling_within_10pct
+    assert pooled.pooled_sentence(3).startswith("with --repeats 3 (the default), the median of 3 processes "
+                                                "(independent): expect ±10% accuracy <= ")  # 18 windows: too few
+    assert pooled.pooled_sentence(1).startswith("with --repeats 3, the median")
+    # a check long enough to see consecutive processes: a slow stretch pools less well back to back
+    series = [10.0] * 20 + [12.0] * 10 + [10.0] * 10
+    drifting = noise.summarize("d", "mnasnet-b1", 224, 1, series, [0.05], 30, repeats=3)
+    assert "back to back, as profile-device runs them" in drifting.pooled_sentence()
+    assert drifting.pooled["back_to_back"]["ceiling_within_10pct"] < drifting.pooled["ceiling_within_10pct"]
 
 
 def test_check_device_locally(capsys):
@@ -76,6 +91,12 @@ def test_check_device_on_the_fake_phone(fake_android, capsys):
                  "--resolution", "64", "--runs", "4"]) == 0
     text = capsys.readouterr().out
     assert f"adb:{SERIAL}" in text and "run-to-run spread" in text and "expect ±10% accuracy <=" in text
+    assert main(["check-device", "--serial", SERIAL, "--adb", fa.adb, "--perf-test", str(fa.tools["perf_test"]),
+                 "--ort-lib", str(fa.tools["ort_lib"]), "--seconds", "0", "--min-processes", "3",
+                 "--resolution", "64", "--runs", "4", "--repeats", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pooled"]["repeats"] == 3 and out["pooled"]["summary"].startswith("with --repeats 3")
+    assert out["pooled"]["ceiling_within_10pct"] >= out["ceiling_within_10pct"]
 
 
 def test_check_device_rejects_bad_input(capsys):

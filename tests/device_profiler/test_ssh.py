@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from device_profiler import trace
-from device_profiler._base import DeviceError, MeasureSettings
 from device_profiler.ssh import SshDevice, list_ssh_hosts
+from mnas_pred.errors import DeviceError
+from mnas_pred.records import MeasureSettings
 
 FAST = MeasureSettings(threads=1, warmup=2, runs=8, profile_runs=3, repeats=1)
 

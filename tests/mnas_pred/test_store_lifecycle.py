@@ -8,8 +8,9 @@ import shutil
 import sqlite3
 
 from device_profiler import DeviceInfo, MeasureSettings
-from device_profiler._base import Device, RawTiming
+from device_profiler._base import Device
 from device_profiler.campaign import profile
+from mnas_pred.records import RawTiming
 from mnas_pred.space import SearchSpace
 from mnas_pred.store import MeasurementStore
 from tests.mnas_pred.test_store import ARCHS, DEVICE, SETTINGS, measurement

@@ -39,9 +39,9 @@ def pixel3_data(fbnet_csv):
 @pytest.fixture(scope="session")
 def cpu_store(tmp_path_factory) -> Path:
     """12 sampled networks at 48x48 measured with ONNX Runtime on this CPU (few runs)."""
-    from device_profiler._base import MeasureSettings
     from device_profiler.campaign import profile
     from device_profiler.local import LocalDevice
+    from mnas_pred.records import MeasureSettings
     from mnas_pred.store import MeasurementStore
 
     db = tmp_path_factory.mktemp("store") / "cpu.db"

@@ -13,7 +13,7 @@ from device_profiler.phone_runners import phone_runner_files
 from device_profiler.trace import UNMAPPED
 from mnas_pred.errors import DeviceError
 from mnas_pred.records import MeasureSettings
-from tests.device_profiler.test_adb import INJECT
+from tests.device_profiler.test_adb_transport import INJECT
 
 pytest.importorskip("ai_edge_litert")
 
@@ -49,6 +49,19 @@ def test_end_to_end_and_per_layer_pinned_to_big_cores(fake_android, tflite_model
     assert all(a.startswith("--") and "=" in a for c in runs for a in c["argv"])
     assert "--use_profiler=true" in runs[-1]["argv"] and "--use_gpu=true" not in runs[0]["argv"]
     assert not list((root / "data/local/tmp/mnas-pred").glob("*.tflite"))  # the model is removed again
+
+
+def test_later_attempts_reuse_the_pushed_model(fake_android, tflite_model):
+    fa = fake_android
+    root = fa.add_device(SERIAL)
+    settings = MeasureSettings(threads=1, warmup=1, runs=2, profile_runs=0)
+    with phone(fa) as dev:
+        for _ in range(3):  # what the protocol does with --repeats 3
+            assert dev.time_model(tflite_model.path, settings).metadata["model_sha256"]
+        assert len(list((root / "data/local/tmp/mnas-pred").glob("model-*.tflite"))) == 1
+    pushes = [x for x in (fa.home / "adb.log").read_text().splitlines() if '"push"' in x and ".tflite" in x]
+    assert len(pushes) == 1 and len(calls(fa)) == 3
+    assert not list((root / "data/local/tmp/mnas-pred").glob("*.tflite"))  # removed on close
 
 
 def test_gpu_passes_flags_and_accelerator_and_refuses_a_fallback(fake_android, tflite_model, tmp_path):
@@ -175,3 +188,32 @@ def test_cli_profile_device_litert_on_the_fake_phone(fake_android, litert_models
         p = cli(*args)
         lines = p.stderr.strip().splitlines()
         assert p.returncode == 2 and len(lines) == 1 and fragment in lines[0], (args, p.stderr)
+
+
+def test_check_device_with_litert_on_the_fake_phone(fake_android, litert_models, tmp_path, monkeypatch, capsys):
+    """check-device opens a LiteRT phone as profile-device does (DeviceSpec + open_device) and times
+    the reference in one benchmark_model process per measurement, never profiled. The reference
+    here is a network of the session's conversion cache (MnasNet-B1 would be one more conversion)."""
+    pytest.importorskip("device_profiler.litert.model_files", reason="the .tflite files (TfliteFiles)")
+    from device_profiler import noise, open_device
+    from mnas_pred.cli import main
+    from mnas_pred.records import DeviceSpec
+
+    fa = fake_android
+    fa.add_device(SERIAL)
+    monkeypatch.setenv("MNAS_PRED_CACHE_DIR", str(litert_models.copy_cache(tmp_path / "cache")))
+    spec = DeviceSpec.select(SERIAL, None, adb=fa.adb, runtime="litert",
+                             benchmark_model=str(fa.tools["benchmark_model"]))
+    with open_device(spec) as dev:
+        report = noise.check_device(dev, seconds=0, min_processes=3, reference=litert_models.archs[0],
+                                    resolution=litert_models.resolution, num_classes=litert_models.num_classes,
+                                    runs=2, warmup=1, repeats=3)
+    assert report.device == f"adb:{SERIAL}" and report.processes == 3 and report.runtime.startswith("litert ")
+    assert report.pooled["repeats"] == 3 and report.runtime.endswith(", cpu")
+    runs = calls(fa)
+    assert len(runs) == 3 and not any("--use_profiler=true" in c["argv"] for c in runs)  # one process each
+    assert all("--num_runs=2" in c["argv"] and "--warmup_runs=1" in c["argv"] for c in runs)
+    # the flags reach the LiteRT phone: a GPU check without the GPU accelerator on the phone is refused there
+    assert main(["check-device", "--serial", SERIAL, "--adb", fa.adb, "--runtime", "litert", "--accelerator", "gpu",
+                 "--benchmark-model", str(fa.tools["benchmark_model"]), "--seconds", "0"]) == 2
+    assert "--accelerator gpu needs LiteRT's GPU accelerator" in capsys.readouterr().err
