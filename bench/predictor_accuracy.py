@@ -26,6 +26,7 @@ import numpy as np
 
 from mnas_pred.features import read_layer_csv
 from predictors import PREDICTORS, make_predictor
+from predictors.ceiling import label_noise, layer_oracle, process_medians
 from predictors.data import from_layer_csvs, from_store, read_measurements_csv
 from predictors.evaluation import cross_validate, predict_on, summarize
 from predictors.report import metrics_table_md
@@ -94,6 +95,7 @@ def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, m
                  {"database": db, "train networks": n_train, "test networks": n_test,
                   **{k: v.get("summary", v) if isinstance(v, dict) else v
                      for k, v in data.measurement_quality.items()}})
+    ceiling = {"layer_oracle": layer_oracle(train, test), "label_noise": label_noise(stored_process_medians(db, data.models))}
     m = ev.metrics["model"]
     print(f"model level ({label}): " + ", ".join(f"{k} {m[k]['within_10pct']:.1f}% ±10%, Spearman {m[k]['spearman']:.3f}" for k in KINDS), flush=True)
     models = data.models
@@ -103,9 +105,32 @@ def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, m
         "measurement_cv_median": float(models["cv"].median()) if "cv" in models else None,
         "layer_sum_ratio_median": float((models["layer_sum_ms"] / models["latency_ms"]).median()) if "layer_sum_ms" in models else None,
         "calibration_lgbm": fitted["lgbm"].calibration_.coef, "drift_correction": drift_correction,
-        "measurement_quality": data.measurement_quality,
+        "measurement_quality": data.measurement_quality, "ceiling": ceiling,
         **ev.as_dict(),
     }
+
+
+def stored_process_medians(db: Path, models) -> list[list[float]]:
+    """Each measurement's process medians (its bursts grouped by process), for the label noise."""
+    from mnas_pred.store import MeasurementStore
+
+    with MeasurementStore(db, create=False) as store:
+        return [process_medians(store.samples(int(mid))["bursts"]) for mid in models["measurement_id"]]
+
+
+def ceiling_lines(ceiling: dict) -> list[str]:
+    """What the labels allow (predictors.ceiling), as report lines."""
+    lines = []
+    if ceiling.get("layer_oracle"):
+        o = ceiling["layer_oracle"]
+        lines.append(f"- perfect layer model (the calibration on the *measured* per-layer sums, fitted on the training networks): "
+                     f"{o['within_10pct']:.1f}% within ±10%, MAPE {o['mape']:.2f}%, Spearman {o['spearman']:.4f}")
+    if ceiling.get("label_noise"):
+        n = ceiling["label_noise"]
+        lines.append(f"- label noise: process medians spread {100 * n['process_spread']:.2f}% inside a measurement "
+                     f"(back to back: a lower bound), labels = median of {n['processes_per_label']}: spread {100 * n['label_spread']:.2f}%; "
+                     f"a perfect predictor: ≤ {n['ceiling_within_10pct']:.1f}% within ±10%, MAPE ≥ {n['mape_floor']:.2f}%")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -146,13 +171,14 @@ def main(argv=None) -> int:
                   + ". Median measurement CV "
                   f"{r['measurement_cv_median']}, median per-layer-sum / end-to-end {r['layer_sum_ratio_median']}.", "",
                   "Drift-corrected latencies (training and test):", "",
-                  metrics_table_md(r["metrics"]), "Plots: model_level/."]
+                  metrics_table_md(r["metrics"]), "Plots: model_level/.", "", "What the labels allow (same split):", "",
+                  *ceiling_lines(r["ceiling"]), ""]
         q = r["measurement_quality"]
         lines += [f"- drift correction: {json.dumps(q.get('drift', {}))}",
                   f"- noise floor: {q.get('noise_floor', {}).get('summary', 'no reference runs')}", ""]
         if "model_level_raw" in results:
             lines += ["Raw latencies, same split:", "", metrics_table_md(results["model_level_raw"]["metrics"]),
-                      "Plots: model_level_raw/."]
+                      "Plots: model_level_raw/.", "", *ceiling_lines(results["model_level_raw"]["ceiling"])]
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (args.out / "report.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out / 'report.md'}")
