@@ -6,7 +6,10 @@ Two experiments:
   k-fold cross-validation over layer configurations of lgbm, rf, flops and lut;
 * model level, ``--db FILE`` (a measurement store from ``mnas-pred profile-device``): train on
   ``--train`` networks, test on ``--test`` *other* networks (layers of test networks never seen),
-  lgbm vs rf vs flops vs lut, at model and layer level.
+  lgbm vs rf vs flops vs lut, at model and layer level, beside what the labels allow
+  (:mod:`predictors.ceiling`: a perfect layer model, and the stored labels' noise); with
+  ``--learning-curve 25,50,100,160`` also lgbm's k-fold CV over all networks against the number
+  of training networks (a diagnostic: whether more networks would help).
 
     .venv/bin/python bench/predictor_accuracy.py --csv ../shared/data/hwnasbench_fbnet_ops.csv \
         --db measurements.db --out bench/out/predictor_accuracy
@@ -26,6 +29,7 @@ import numpy as np
 
 from mnas_pred.features import read_layer_csv
 from predictors import PREDICTORS, make_predictor
+from predictors.ceiling import label_noise, layer_oracle, process_medians
 from predictors.data import from_layer_csvs, from_store, read_measurements_csv
 from predictors.evaluation import cross_validate, predict_on, summarize
 from predictors.report import metrics_table_md
@@ -94,6 +98,7 @@ def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, m
                  {"database": db, "train networks": n_train, "test networks": n_test,
                   **{k: v.get("summary", v) if isinstance(v, dict) else v
                      for k, v in data.measurement_quality.items()}})
+    ceiling = {"layer_oracle": layer_oracle(train, test), "label_noise": label_noise(stored_process_medians(db, data.models))}
     m = ev.metrics["model"]
     print(f"model level ({label}): " + ", ".join(f"{k} {m[k]['within_10pct']:.1f}% ±10%, Spearman {m[k]['spearman']:.3f}" for k in KINDS), flush=True)
     models = data.models
@@ -103,9 +108,73 @@ def model_level(db: Path, n_train: int, n_test: int, seed: int, out_dir: Path, m
         "measurement_cv_median": float(models["cv"].median()) if "cv" in models else None,
         "layer_sum_ratio_median": float((models["layer_sum_ms"] / models["latency_ms"]).median()) if "layer_sum_ms" in models else None,
         "calibration_lgbm": fitted["lgbm"].calibration_.coef, "drift_correction": drift_correction,
-        "measurement_quality": data.measurement_quality,
+        "measurement_quality": data.measurement_quality, "ceiling": ceiling,
         **ev.as_dict(),
     }
+
+
+def learning_curve(db: Path, sizes: list[int], folds: int, seed: int, drift_correction: bool = True) -> dict:
+    """lgbm's model-level accuracy against the number of training networks: k-fold CV over all of
+    the store's networks, each fold's model trained on the first ``n`` of its (shuffled) other
+    networks, for each ``n`` in ``sizes``. Every network is tested once per size. A diagnostic of
+    whether more networks would help; it uses every network, so it chooses nothing."""
+    from predictors.evaluation import model_folds
+    from predictors.metrics import latency_metrics
+
+    data = from_store(db, drift_correction=drift_correction)
+    splits = model_folds(data, folds, seed)
+    largest = min(len(train_keys) for train_keys, _ in splits)
+    sizes = sorted({min(n, largest) for n in sizes})  # a fold cannot train on more than its other networks
+    measured: list[np.ndarray] = []
+    predicted: dict[int, list[np.ndarray]] = {n: [] for n in sizes}
+    for f, (train_keys, test_keys) in enumerate(splits):
+        test = data.subset_models(test_keys, keep_csv_layers=False)
+        measured.append(test.models["latency_ms"].to_numpy(np.float64))
+        pool = np.random.default_rng(seed + f).permutation(train_keys)
+        for n in sizes:
+            fitted = make_predictor("lgbm").fit(data.subset_models(pool[:n]))
+            predicted[n].append(fitted.predict(test.models["arch"], test.models["resolution"], test.models["num_classes"]))
+    y = np.concatenate(measured)
+    out = {"folds": folds, "fold_seed": seed, "max_train_networks": largest, "sizes": {}}
+    for n in sizes:
+        m = latency_metrics(y, np.concatenate(predicted[n]))
+        out["sizes"][n] = m
+        print(f"learning curve: lgbm trained on {n} networks: {m['within_10pct']:.1f}% ±10%, MAPE {m['mape']:.2f}%, "
+              f"Spearman {m['spearman']:.4f} ({m['n']} test networks)", flush=True)
+    return out
+
+
+def stored_process_medians(db: Path, models) -> list[list[float]]:
+    """Each measurement's process medians (its bursts grouped by process), for the label noise."""
+    from mnas_pred.store import MeasurementStore
+
+    with MeasurementStore(db, create=False) as store:
+        return [process_medians(store.samples(int(mid))["bursts"]) for mid in models["measurement_id"]]
+
+
+def ceiling_lines(ceiling: dict) -> list[str]:
+    """What the labels allow (predictors.ceiling), as report lines."""
+    lines = []
+    if ceiling.get("layer_oracle"):
+        o = ceiling["layer_oracle"]
+        lines.append(f"- perfect layer model (the calibration on the *measured* per-layer sums, fitted on the training networks): "
+                     f"{o['within_10pct']:.1f}% within ±10%, MAPE {o['mape']:.2f}%, Spearman {o['spearman']:.4f}")
+    if ceiling.get("label_noise"):
+        n = ceiling["label_noise"]
+        lines.append(f"- label noise: process medians spread {100 * n['process_spread']:.2f}% inside a measurement "
+                     f"(back to back: a lower bound), labels = median of {n['processes_per_label']}: spread {100 * n['label_spread']:.2f}%; "
+                     f"a perfect predictor: ≤ {n['ceiling_within_10pct']:.1f}% within ±10%, MAPE ≥ {n['mape_floor']:.2f}%")
+    return lines
+
+
+def parse_sizes(text: str, ap: argparse.ArgumentParser) -> list[int]:
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 2:
+        ap.error(f"--learning-curve wants training sizes like 50,100,160, got '{text}'")
+    return sizes
 
 
 def main(argv=None) -> int:
@@ -119,10 +188,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-cv", type=float, help="model level: drop measurements whose run-to-run CV exceeds this")
     ap.add_argument("--no-raw", action="store_true", help="model level: skip the comparison with raw (uncorrected) latencies")
+    ap.add_argument("--learning-curve", metavar="N,N,...",
+                    help="model level: also lgbm's k-fold CV (--folds) over all networks, trained on N of each fold's others")
     ap.add_argument("--out", type=Path, default=Path("bench/out/predictor_accuracy"))
     args = ap.parse_args(argv)
     if args.csv is None and args.db is None:
         ap.error("give --csv and/or --db")
+    sizes = parse_sizes(args.learning_curve, ap) if args.learning_curve else []
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"kinds": list(KINDS), "params": {k: make_predictor(k).get_params() for k in PREDICTORS}}
     lines = ["# Predictor accuracy", ""]
@@ -139,6 +211,8 @@ def main(argv=None) -> int:
         if not args.no_raw:  # same split (same seed, same networks), raw latencies
             results["model_level_raw"] = model_level(args.db, args.train, args.test, args.seed, args.out, args.max_cv,
                                                      drift_correction=False)
+        if sizes:
+            results["learning_curve"] = learning_curve(args.db, sizes, args.folds, args.seed)
         r = results["model_level"]
         lines += [f"## Model level: {r['database']} ({r['n_networks']} networks, device {', '.join(r['device'])})", "",
                   f"Train on {r['n_train']} networks, test on {r['n_test']} others"
@@ -146,13 +220,19 @@ def main(argv=None) -> int:
                   + ". Median measurement CV "
                   f"{r['measurement_cv_median']}, median per-layer-sum / end-to-end {r['layer_sum_ratio_median']}.", "",
                   "Drift-corrected latencies (training and test):", "",
-                  metrics_table_md(r["metrics"]), "Plots: model_level/."]
+                  metrics_table_md(r["metrics"]), "Plots: model_level/.", "", "What the labels allow (same split):", "",
+                  *ceiling_lines(r["ceiling"]), ""]
         q = r["measurement_quality"]
         lines += [f"- drift correction: {json.dumps(q.get('drift', {}))}",
                   f"- noise floor: {q.get('noise_floor', {}).get('summary', 'no reference runs')}", ""]
         if "model_level_raw" in results:
             lines += ["Raw latencies, same split:", "", metrics_table_md(results["model_level_raw"]["metrics"]),
-                      "Plots: model_level_raw/."]
+                      "Plots: model_level_raw/.", "", *ceiling_lines(results["model_level_raw"]["ceiling"])]
+    if "learning_curve" in results:
+        lc = results["learning_curve"]
+        lines += ["", f"### Learning curve: lgbm, {lc['folds']}-fold CV over all networks (a diagnostic: it uses every network)", "",
+                  "| training networks | within_10pct | mape | spearman | test networks |", "| ---: | ---: | ---: | ---: | ---: |",
+                  *(f"| {n} | {m['within_10pct']:.1f} | {m['mape']:.2f} | {m['spearman']:.4f} | {m['n']} |" for n, m in lc["sizes"].items())]
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (args.out / "report.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out / 'report.md'}")
