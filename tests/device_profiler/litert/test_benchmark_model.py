@@ -120,7 +120,9 @@ def test_profile_maps_to_every_layer(fake_tools, tflite_model):
     layers = op_profile.layer_times_ms(rows, ops, tflite_model.layers)
     assert list(layers) == tflite_model.layers  # every layer, in order, nothing unattributed here
     delegate_ms = op_profile.row_ms(rows[0])
-    assert sum(layers.values()) == pytest.approx(delegate_ms, rel=0.05)  # the delegate row is not added twice
+    # the delegate row is not added twice (that would be ~2x); not tighter: the tiny model's per-op
+    # times are a few microseconds, printed rounded, and their sum moved 6% from the row at load 5
+    assert sum(layers.values()) == pytest.approx(delegate_ms, rel=0.25)
     # a row XNNPACK makes that the model has no operator for: inside a layer it is that layer's
     # (here between the head's convolution and its fully connected layer), else the bucket's
     extra = op_profile.ProfileRow("Delegate/Copy (NC, X32)", "[Delegate]:999", 0.5, 0.5, 5)
