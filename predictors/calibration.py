@@ -101,19 +101,13 @@ def fit_calibration(predictor, data, init_from=None) -> Calibration:
     return calibration.fit(*sums_counts, models["latency_ms"].to_numpy(np.float64))
 
 
-def out_of_fold_sums(predictor, data, init_from=None):
-    """Out-of-fold ``(sums, counts)`` of the whole-model measurements for the calibration.
-
-    The calibration maps a network's summed layer predictions to its measured latency. Fitted
-    on sums from the layer model that was trained on these very networks' layers, it would
-    learn the in-sample relation (layer errors near zero) and under-correct, and its residual
-    spread would understate the error on new networks. So the networks are split into
-    :data:`CALIBRATION_FOLDS` folds by model key, and each fold's sums come from a layer model
-    fitted without that fold's networks (layers of external CSVs, which belong to no network,
-    are always used). The predictor's own layer model is still fitted on everything. Returns
-    ``None`` (use the in-sample sums) when there are too few networks to cross-fit."""
+def network_folds(data):
+    """The networks of ``data`` split into :data:`CALIBRATION_FOLDS` folds by model key (seeded):
+    one ``(model rows, layer training mask)`` pair per fold, where the mask keeps every layer but
+    those of the fold's networks (layers of external CSVs, which belong to no network, are always
+    training rows). ``None`` when there are too few networks to cross-fit."""
     models = data.models
-    if models is None or models.empty or not predictor.calibration_inputs or "model_key" not in models:
+    if models is None or models.empty or "model_key" not in models:
         return None
     keys = models["model_key"].astype(str).to_numpy()
     distinct = np.unique(keys)
@@ -124,23 +118,49 @@ def out_of_fold_sums(predictor, data, init_from=None):
     fold_of = np.empty(len(distinct), dtype=np.int64)
     fold_of[order] = np.arange(len(distinct)) % k
     layer_keys = data.layers["model_key"].astype(str).to_numpy() if "model_key" in data.layers else np.full(len(data.layers), "")
+    folds = [(np.flatnonzero(np.isin(keys, distinct[fold_of == f])), ~np.isin(layer_keys, distinct[fold_of == f])) for f in range(k)]
+    return folds if all(train.any() for _, train in folds) else None
+
+
+def map_folds(fit_fold, folds) -> list:
+    """``fit_fold(rows, train)`` on every fold. The folds are independent fits (LightGBM trains
+    outside the GIL): two at a time."""
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda fold: fit_fold(*fold), folds))
+
+
+def layer_model_clone(predictor, **params):
+    """An unfitted copy of ``predictor`` (with ``params`` changed) whose calibration is the plain sum."""
+    clone = type(predictor)(**{**predictor.get_params(), **params})
+    clone.calibration_ = Calibration(())
+    return clone
+
+
+def out_of_fold_sums(predictor, data, init_from=None):
+    """Out-of-fold ``(sums, counts)`` of the whole-model measurements for the calibration.
+
+    The calibration maps a network's summed layer predictions to its measured latency. Fitted
+    on sums from the layer model that was trained on these very networks' layers, it would
+    learn the in-sample relation (layer errors near zero) and under-correct, and its residual
+    spread would understate the error on new networks. So the networks are split into
+    :data:`CALIBRATION_FOLDS` folds by model key (:func:`network_folds`), and each fold's sums
+    come from a layer model fitted without that fold's networks. The predictor's own layer model
+    is still fitted on everything. Returns ``None`` (use the in-sample sums) when there are too
+    few networks to cross-fit."""
+    models = data.models
+    folds = network_folds(data) if predictor.calibration_inputs else None
+    if folds is None:
+        return None
     y = data.layers["latency_ms"].to_numpy(np.float64)
     sums, counts = np.zeros(len(models)), np.zeros(len(models))
     ncls = models["num_classes"] if "num_classes" in models else None
-    folds = [(np.flatnonzero(np.isin(keys, distinct[fold_of == f])), ~np.isin(layer_keys, distinct[fold_of == f])) for f in range(k)]
-    if not all(train.any() for _, train in folds):
-        return None
 
     def fold_sums(rows, train):
-        clone = type(predictor)(**predictor.get_params())
+        clone = layer_model_clone(predictor)
         clone._fit_layers(data.layers[train].reset_index(drop=True), y[train], init_from)
-        clone.calibration_ = Calibration(())
         return clone.layer_sums(models["arch"].iloc[rows], models["resolution"].iloc[rows], None if ncls is None else ncls.iloc[rows])
 
-    # The folds are independent fits (LightGBM trains outside the GIL): two at a time.
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda fold: fold_sums(*fold), folds))
-    for (rows, _), (s, c) in zip(folds, results):
+    for (rows, _), (s, c) in zip(folds, map_folds(fold_sums, folds)):
         sums[rows], counts[rows] = s, c
     return sums, counts
 

@@ -104,6 +104,7 @@ class LgbmParams(Strict):
     adapt: Literal["rebase", "affine"] = "rebase"
     adapt_rounds: Count = 30
     adapt_prior: Annotated[Finite, Field(ge=0)] = 5.0
+    network_denoise: Annotated[Finite, Field(ge=0, le=1)] = 0.5
     seed: int = 0
 
 

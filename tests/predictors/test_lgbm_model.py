@@ -11,6 +11,7 @@ import predictors.calibration as calibration_mod
 from predictors import PREDICTORS, make_predictor
 from predictors.calibration import Calibration, out_of_fold_sums
 from predictors.lgbm import SHARE_FEATURE_COLUMNS, AdditiveBase, feature_matrix
+from predictors.network_effects import denoised_layers
 
 from .conftest import SMALL_PARAMS
 
@@ -53,7 +54,8 @@ def test_calibration_is_fitted_on_out_of_fold_sums(store_data, monkeypatch):
     p = make_predictor("lgbm", **SMALL_PARAMS["lgbm"]).fit(store_data)
     models = store_data.models
     in_sample, counts = p.layer_sums(models["arch"], models["resolution"], models["num_classes"])
-    oof = out_of_fold_sums(p, store_data, None)
+    # The layer models (the predictor's and the folds') learn the de-noised layer labels.
+    oof = out_of_fold_sums(p, denoised_layers(p, store_data, p.network_denoise), None)
     assert oof is not None
     assert np.array_equal(oof[1], counts)
     assert not np.allclose(oof[0], in_sample)  # each network's sum comes from a model that never saw it
