@@ -46,20 +46,9 @@ def _feeds(sess: ort.InferenceSession) -> dict:
 
 
 def measure(req: dict) -> dict:
-    cpus = req.get("cpus")
-    if cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, cpus)
-    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    niceness = None
-    if req.get("nice") is not None and hasattr(os, "setpriority"):
-        # Best effort: a higher priority than the machine's other work makes a shared machine's
-        # interference rarer; without the privilege the worker runs at normal priority.
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, int(req["nice"]))
-        except OSError:
-            pass
-    if hasattr(os, "getpriority"):
-        niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    from _worker_loop import pin, timed_run, timed_runs  # this folder's, stdlib only (see main)
+
+    affinity, niceness = pin(req)
     threads = int(req["threads"])
     t0 = time.perf_counter()
     sess = _session(req["model"], threads, None)
@@ -68,17 +57,7 @@ def measure(req: dict) -> dict:
     run = sess.run
     for _ in range(int(req["warmup"])):
         run(None, feeds)
-    # CPU time of the process next to the wall time of every run: on a shared machine the
-    # slow runs are the ones during which this process was not running (another process on
-    # the core, or the hypervisor), and cpu/wall shows exactly which those were.
-    samples, cpu = [], []
-    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
-    for _ in range(int(req["runs"])):
-        c, a = cpu_clock(), clock()
-        run(None, feeds)
-        b, d = clock(), cpu_clock()
-        samples.append((b - a) / 1e6)
-        cpu.append((d - c) / 1e6)
+    samples, cpu = timed_runs(lambda: run(None, feeds), int(req["runs"]))
     phases = {"session": session_s, "timed": time.perf_counter() - t0 - session_s}
     profile_path, calibration_path, profile_warmup = None, None, int(req.get("profile_warmup", 2))
     profile_on_cpu: list[float] = []
@@ -113,16 +92,12 @@ def measure(req: dict) -> dict:
         cap = profile_warmup + (2 if threads == 1 else 5) * wanted
         min_on_cpu = float(req.get("min_on_cpu", 0.9))
         while len(profile_on_cpu) < cap and (len(profile_on_cpu) < profile_warmup + wanted or clean < wanted):
-            c, a = cpu_clock(), clock()
-            run(None, feeds)
-            b, d = clock(), cpu_clock()
+            wall, on_cpu = timed_run(lambda: run(None, feeds))
             # a preempted unprofiled run's CPU time is its run time without the wait (one thread
             # only: with several, CPU time is the sum over the threads)
-            paired_ms.append((d - c) / 1e6 if threads == 1 and d - c < min_on_cpu * (b - a) else (b - a) / 1e6)
-            c, a = cpu_clock(), clock()
-            psess.run(None, feeds)
-            b, d = clock(), cpu_clock()
-            profile_on_cpu.append((d - c) / max(b - a, 1))
+            paired_ms.append(on_cpu if threads == 1 and on_cpu < min_on_cpu * wall else wall)
+            wall, on_cpu = timed_run(lambda: psess.run(None, feeds))
+            profile_on_cpu.append(on_cpu / max(wall, 1e-6))
             if len(profile_on_cpu) > profile_warmup and profile_on_cpu[-1] >= min_on_cpu:
                 clean += 1
         profile_path = psess.end_profiling()
@@ -137,10 +112,8 @@ def measure(req: dict) -> dict:
             csess = _session(req["calibration_model"], threads, req["profile_prefix"] + "_calibration", spin=spin)
             cfeeds = _feeds(csess)
             for _ in range(profile_warmup + int(req.get("calibration_runs", 20))):
-                c, a = cpu_clock(), clock()
-                csess.run(None, cfeeds)
-                b, d = clock(), cpu_clock()
-                calibration_on_cpu.append((d - c) / max(b - a, 1))
+                wall, on_cpu = timed_run(lambda: csess.run(None, cfeeds))
+                calibration_on_cpu.append(on_cpu / max(wall, 1e-6))
             calibration_path = csess.end_profiling()
             phases["calibration"] = time.perf_counter() - t0 - sum(phases.values())
     return {

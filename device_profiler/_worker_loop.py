@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 
 
@@ -32,6 +33,38 @@ def serve(measure: Callable[[dict], dict], ready: dict | None = None) -> int:
         out = {"error": f"{type(e).__name__}: {e}"}
     _write(out)
     return 0
+
+
+def pin(req: dict) -> tuple[list[int], int | None]:
+    """Pin this process to ``req["cpus"]`` and set its niceness to ``req["nice"]``; the affinity
+    and niceness it then has. Renicing is best effort: a higher priority than the machine's other
+    work makes a shared machine's interference rarer; without the privilege the worker runs at
+    normal priority."""
+    if req.get("cpus") and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, req["cpus"])
+    if req.get("nice") is not None and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, int(req["nice"]))
+        except OSError:
+            pass
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return affinity, (os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None)
+
+
+def timed_run(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall time and this process's CPU time (ms) of one call of ``run``. The CPU time beside the
+    wall time shows a run that was slow because the process was not running (another process on
+    the core, or the hypervisor): its cpu/wall is low."""
+    c, a = time.process_time_ns(), time.perf_counter_ns()
+    run()
+    b, d = time.perf_counter_ns(), time.process_time_ns()
+    return (b - a) / 1e6, (d - c) / 1e6
+
+
+def timed_runs(run: Callable[[], object], n: int) -> tuple[list[float], list[float]]:
+    """:func:`timed_run` ``n`` times: the wall times and the CPU times (ms)."""
+    pairs = [timed_run(run) for _ in range(n)]
+    return [w for w, _ in pairs], [c for _, c in pairs]
 
 
 def _write(obj: dict) -> None:

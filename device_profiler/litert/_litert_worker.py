@@ -37,14 +37,9 @@ def _buffers(model):
 
 
 def measure(req: dict) -> dict:
-    cpus = req.get("cpus")
-    if cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, cpus)
-    if req.get("nice") is not None and hasattr(os, "setpriority"):
-        try:  # best effort, as in the ONNX Runtime worker
-            os.setpriority(os.PRIO_PROCESS, 0, int(req["nice"]))
-        except OSError:
-            pass
+    from _worker_loop import pin, timed_runs  # the folder above's, put on sys.path by main
+
+    affinity, niceness = pin(req)
     t0 = time.perf_counter()
     model = _model(req["model"], int(req["threads"]))
     inputs, outputs = _buffers(model)
@@ -52,18 +47,9 @@ def measure(req: dict) -> dict:
     run = model.run_by_index
     for _ in range(int(req["warmup"])):
         run(0, inputs, outputs)
-    samples, cpu = [], []
-    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
-    for _ in range(int(req["runs"])):
-        c, a = cpu_clock(), clock()
-        run(0, inputs, outputs)
-        b, d = clock(), cpu_clock()
-        samples.append((b - a) / 1e6)
-        cpu.append((d - c) / 1e6)
+    samples, cpu = timed_runs(lambda: run(0, inputs, outputs), int(req["runs"]))
     return {
-        "samples_ms": samples, "cpu_ms": cpu,
-        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
-        "nice": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
+        "samples_ms": samples, "cpu_ms": cpu, "affinity": affinity, "nice": niceness,
         "pid": os.getpid(), "load_s": load_s, "fully_accelerated": bool(model.is_fully_accelerated()),
     }
 
