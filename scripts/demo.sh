@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${DEMO_DIR:-demo-out}
 MNAS=${MNAS:-.venv/bin/mnas-pred}
-MODELS=${DEMO_MODELS:-24}
+MODELS=${DEMO_MODELS:-48}
 SAMPLES=${DEMO_SAMPLES:-32}
 WORKERS=${DEMO_WORKERS:-$(nproc)}
 # the device protocol for profiling and re-validation: fewer timed and profiled runs than the defaults (50/10)
@@ -39,7 +39,7 @@ RESUME=()
 [ -f "$OUT/search/checkpoint.npz" ] && RESUME=(--resume)
 step "$MNAS" search --use-predictor "$OUT/local.pred" --db "$OUT/measurements.db" --target-ms "$T" \
     --strategy ppo --dataset digits --samples "$SAMPLES" --batch-size 8 --epochs 1 --train-batch-size 64 --train-limit 960 --workers "$WORKERS" \
-    --revalidate-every 2 --revalidate-top 2 --export-top 2 "${MEASURE[@]}" --out "$OUT/search" "${RESUME[@]}"
+    --revalidate-every 2 --revalidate-top 3 --export-top 2 "${MEASURE[@]}" --out "$OUT/search" "${RESUME[@]}"
 
 echo
 echo "Results:"
