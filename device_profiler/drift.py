@@ -80,6 +80,7 @@ class DriftCheck:
         self.best_ms: float | None = None
         self.ratio: float | None = None
         self.since = 0
+        self._stale = False  # see expire()
         self.history: list[dict] = []
         self._path: Path | None = None  # held until close(): it is timed again and again
 
@@ -100,7 +101,7 @@ class DriftCheck:
             self.baseline_ms = m.latency_ms
         self.best_ms = m.latency_ms if self.best_ms is None else min(self.best_ms, m.latency_ms)
         self.ratio = m.latency_ms / self.baseline_ms
-        self.since = 0
+        self.since, self._stale = 0, False
         self.history.append({"after_models": after, "latency_ms": m.latency_ms, "ratio": self.ratio,
                              "cv": round(m.cv, 4), "slow": slow, "retried": retried,
                              "process_ms": process_medians(m), "machine": m.metadata.get("machine", {})})
@@ -121,8 +122,13 @@ class DriftCheck:
         return [round(h["latency_ms"], 5) for h in self.history]
 
     def before_model(self, measured_so_far: int) -> None:
-        if self.baseline_ms is None or self.since >= self.every:
+        if self.baseline_ms is None or self.since >= self.every or self._stale:
             self._measure(measured_so_far)
+
+    def expire(self) -> None:
+        """The newest reference run no longer tells the machine's state (the device was left idle
+        or the machine busy with other work since): re-time it before the next model."""
+        self._stale = True
 
     def finish(self, measured_so_far: int) -> None:
         """The campaign's last reference run, after its last model (none if no model followed the

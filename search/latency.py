@@ -91,5 +91,12 @@ class LatencyMeasurer(abc.ABC):
     def key(self) -> str:
         """Identity of the device (measurements of other devices are not reused)."""
 
+    def end_round(self) -> dict[str, LatencyMeasurement]:
+        """Close a round of measurements (a re-validation): the architectures measured since the
+        previous call, by their strings, with better values where the device has them once the
+        round is over (a device that corrects the machine's drift times its reference again and
+        interpolates); ``{}``: keep the values :meth:`measure` gave."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the device."""

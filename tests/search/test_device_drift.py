@@ -52,6 +52,60 @@ def test_revalidation_measurements_carry_drift_metadata_and_compare_corrected(tm
     assert raw_only.latency_ms == raw_only.raw_ms
 
 
+def test_a_revalidation_round_is_corrected_between_the_reference_runs_around_it(tmp_path):
+    from search.device_measurer import DeviceMeasurer
+
+    archs = SearchSpace.default().sample(3, seed=5)
+    device = DeviceMeasurer(DeviceSpec(), db=tmp_path / "m.db", resolution=32, num_classes=10, settings=FAST,
+                            drift_every=2)
+    try:
+        earlier = {"campaign": "earlier", "arch": "x", "cv": 0.01, "slow": False, "process_ms": [], "after_models": 0}
+        for k in range(3):  # an earlier campaign's baseline (300 ms): the factors are far from 1
+            device.store.add_reference_run(device.info, 32, 10, FAST, {**earlier, "reference": k, "latency_ms": 300.0})
+        held = [device.measure(a) for a in archs[:2]]
+        closed = device.end_round()
+        own = list(device.drift.reference_ms)
+        device.measure(archs[2])  # the next round: the reference is re-timed first (the search trained meanwhile)
+        assert set(device.end_round()) == {archs[2].to_string()}
+    finally:
+        device.close()
+    with MeasurementStore(tmp_path / "m.db", create=False) as store:
+        runs = store.conn.execute("SELECT reference, after_models FROM reference_runs WHERE campaign != 'earlier' "
+                                  "ORDER BY reference").fetchall()
+    assert runs == [(0, 0), (1, 2), (2, 2), (3, 3)]  # before and after each round; none more at close
+    assert len(own) == 2 and set(closed) == {a.to_string() for a in archs[:2]}
+    before, after = (levels(pd.Series(own[:k])).iloc[-1] / statistics.median([300.0] * 3 + own[:k]) for k in (1, 2))
+    for j, (arch, m) in enumerate(zip(archs, held)):
+        got = closed[arch.to_string()]
+        assert m.latency_ms == pytest.approx(m.raw_ms / before, rel=1e-9)  # held while measuring
+        assert got.raw_ms == m.raw_ms and got.spread == m.spread
+        assert got.latency_ms == pytest.approx(m.raw_ms / (before + (after - before) * (j + 1) / 3), rel=1e-9)
+
+
+def test_revalidation_compares_and_logs_the_values_of_the_closed_round(tmp_path):
+    from search.analytic import AnalyticLatencyModel
+    from search.caches import MeasurementCache
+    from search.device_measurer import DeviceMeasurer
+    from search.oracle import LatencyOracle
+
+    archs = SearchSpace.default().sample(2, seed=6)
+    device = DeviceMeasurer(DeviceSpec(), db=tmp_path / "m.db", resolution=32, num_classes=10, settings=FAST,
+                            drift_every=2)
+    log = tmp_path / "measurements.jsonl"
+    oracle = LatencyOracle(AnalyticLatencyModel(32), device, MeasurementCache(log, device.key()))
+    try:
+        report = oracle.revalidate(1, archs)
+    finally:
+        device.close()
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    last = {r["arch"]: r for r in rows if "arch" in r}
+    resumed = MeasurementCache(log, device.key())
+    for arch, measured in zip(report.archs, report.measured_ms):
+        assert measured == oracle.cache.get(arch) == resumed.get(arch) == last[arch]["latency_ms"]
+    # each was logged twice: held while the round ran, then as the closed round corrected it
+    assert sorted(r["arch"] for r in rows if "arch" in r) == sorted(report.archs * 2)
+
+
 def _store_with_campaign(db, campaign: str, archs, refs, first_index: int, stored_runs: bool = True):
     """Measurements of ``archs``, one per reference run of ``campaign`` (as profile-device writes
     them; ``stored_runs=False``: as before schema 3, the runs only in the measurements' metadata)."""
