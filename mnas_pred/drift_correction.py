@@ -57,6 +57,12 @@ def levels(reference_ms: pd.Series) -> pd.Series:
     return reference_ms.rolling(2 * WINDOW + 1, center=True, min_periods=1).median()
 
 
+def interpolated(level_k, level_next, j, n):
+    """L(k, j) of the module docstring: the level of the (j+1)-th of ``n`` measurements between
+    reference levels ``level_k`` and ``level_next`` (floats or arrays)."""
+    return level_k + (level_next - level_k) * (j + 1) / (n + 1)
+
+
 def latest_factor(reference_ms: Sequence[float], baseline_ms: float | None = None) -> float:
     """The drift factor of a measurement taken after the newest of a campaign's reference runs
     ``reference_ms`` (in order), before any later one exists: S_k of the newest run (the median
@@ -126,7 +132,7 @@ def add_drift_correction(frame: pd.DataFrame, reference_runs: pd.DataFrame | Non
         m = rows.merge(_reference_table(refs), on=["campaign", "reference"], how="left")
         known = m["level"].notna().to_numpy()  # a measurement whose reference run is missing stays raw
         lk, nxt = m["level"].to_numpy(), m["next_level"].to_numpy()
-        level = np.where(np.isnan(nxt), lk, lk + (nxt - lk) * (m["j"].to_numpy() + 1) / (m["n"].to_numpy() + 1))
+        level = np.where(np.isnan(nxt), lk, interpolated(lk, nxt, m["j"].to_numpy(), m["n"].to_numpy()))
         f = level / m["baseline"].to_numpy()
         moved = m["next_ms"].to_numpy() / m["reference_ms"].to_numpy() - 1
         moved_flag = np.abs(moved) > JUMP

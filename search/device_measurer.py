@@ -155,8 +155,10 @@ class DeviceMeasurer(LatencyMeasurer):
             self.drift.expire()
         if not done:
             return {}
+        from mnas_pred.drift_correction import interpolated
+
         after, n = self.drift_factor(), len(done)
-        return {arch: LatencyMeasurement(raw / (factor + (after - factor) * (j + 1) / (n + 1)), spread, raw_ms=raw)
+        return {arch: LatencyMeasurement(raw / interpolated(factor, after, j, n), spread, raw_ms=raw)
                 for j, (arch, raw, factor, spread) in enumerate(done)}
 
     def close(self):

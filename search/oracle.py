@@ -111,11 +111,12 @@ class LatencyOracle:
             return None
         names = [a.to_string() for a in archs]
         predicted = np.asarray(self.model.predict(archs, tokens), dtype=np.float64)
-        measured = np.array([self._measure(a) for a in archs])
+        held = [self._measure(a) for a in archs]
         # the device's values once the round is over (its drift interpolated across the round)
-        for a, timing in self.device.end_round().items():
+        closed = self.device.end_round()
+        for a, timing in closed.items():
             self.cache.put(a, float(timing.latency_ms), timing.spread, timing.raw_ms)
-            measured[[i for i, name in enumerate(names) if name == a]] = timing.latency_ms
+        measured = np.array([closed[a].latency_ms if a in closed else ms for a, ms in zip(names, held)])
         for a in names:
             if a not in self.revalidated:
                 self.revalidated.append(a)

@@ -19,17 +19,31 @@ from mnas_pred.store import MeasurementStore
 FAST = MeasureSettings(warmup=1, runs=3, profile_runs=1)
 
 
-def test_revalidation_measurements_carry_drift_metadata_and_compare_corrected(tmp_path):
+def _measurer(tmp_path, earlier_runs: int = 0):
+    """The search's device on this machine (32 px, drift_every 2), with ``earlier_runs`` reference
+    runs of an earlier campaign in its store that saw the reference at 300 ms, far slower than
+    this machine runs it (so the drift factors are far from 1)."""
     from search.device_measurer import DeviceMeasurer
 
-    archs = SearchSpace.default().sample(3, seed=4)
     device = DeviceMeasurer(DeviceSpec(), db=tmp_path / "m.db", resolution=32, num_classes=10, settings=FAST,
                             drift_every=2)
+    earlier = {"campaign": "earlier", "arch": "x", "cv": 0.01, "slow": False, "process_ms": [], "after_models": 0}
+    for k in range(earlier_runs):
+        device.store.add_reference_run(device.info, 32, 10, FAST, {**earlier, "reference": k, "latency_ms": 300.0})
+    return device
+
+
+def _own_reference_runs(db) -> list[tuple[int, float, int]]:
+    """(reference, latency_ms, after_models) of the search's own reference runs, in order."""
+    with MeasurementStore(db, create=False) as store:
+        return store.conn.execute("SELECT reference, latency_ms, after_models FROM reference_runs "
+                                  "WHERE campaign != 'earlier' ORDER BY reference").fetchall()
+
+
+def test_revalidation_measurements_carry_drift_metadata_and_compare_corrected(tmp_path):
+    archs = SearchSpace.default().sample(3, seed=4)
+    device = _measurer(tmp_path, earlier_runs=2)
     try:
-        # an earlier campaign of this device saw the reference 3x slower than this machine runs it
-        earlier = {"campaign": "earlier", "arch": "x", "cv": 0.01, "slow": False, "process_ms": [], "after_models": 0}
-        for k in range(2):
-            device.store.add_reference_run(device.info, 32, 10, FAST, {**earlier, "reference": k, "latency_ms": 300.0})
         got = [device.measure(a) for a in archs[:2]]  # one round: one reference run before it
         got.append(device.measure(archs[2]))  # the next round: re-timed first
         device.drift_correction = False  # a predictor fitted on raw latencies compares raw ones
@@ -38,8 +52,7 @@ def test_revalidation_measurements_carry_drift_metadata_and_compare_corrected(tm
         device.close()  # the final reference run
     with MeasurementStore(tmp_path / "m.db", create=False) as store:
         meta = [json.loads(r[0])["drift"] for r in store.conn.execute("SELECT run_metadata FROM measurements ORDER BY id")]
-        runs = store.conn.execute("SELECT reference, latency_ms, after_models FROM reference_runs "
-                                  "WHERE campaign != 'earlier' ORDER BY reference").fetchall()
+    runs = _own_reference_runs(tmp_path / "m.db")
     assert [(d["reference"], d["models_since"]) for d in meta] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert len({d["campaign"] for d in meta}) == 1 and all(len(d["reference_process_ms"]) == 3 for d in meta)
     assert [(k, after) for k, _ms, after in runs] == [(0, 0), (1, 2), (2, 4)]  # the last one after close
@@ -53,15 +66,9 @@ def test_revalidation_measurements_carry_drift_metadata_and_compare_corrected(tm
 
 
 def test_a_revalidation_round_is_corrected_between_the_reference_runs_around_it(tmp_path):
-    from search.device_measurer import DeviceMeasurer
-
     archs = SearchSpace.default().sample(3, seed=5)
-    device = DeviceMeasurer(DeviceSpec(), db=tmp_path / "m.db", resolution=32, num_classes=10, settings=FAST,
-                            drift_every=2)
+    device = _measurer(tmp_path, earlier_runs=3)
     try:
-        earlier = {"campaign": "earlier", "arch": "x", "cv": 0.01, "slow": False, "process_ms": [], "after_models": 0}
-        for k in range(3):  # an earlier campaign's baseline (300 ms): the factors are far from 1
-            device.store.add_reference_run(device.info, 32, 10, FAST, {**earlier, "reference": k, "latency_ms": 300.0})
         held = [device.measure(a) for a in archs[:2]]
         closed = device.end_round()
         own = list(device.drift.reference_ms)
@@ -69,9 +76,7 @@ def test_a_revalidation_round_is_corrected_between_the_reference_runs_around_it(
         assert set(device.end_round()) == {archs[2].to_string()}
     finally:
         device.close()
-    with MeasurementStore(tmp_path / "m.db", create=False) as store:
-        runs = store.conn.execute("SELECT reference, after_models FROM reference_runs WHERE campaign != 'earlier' "
-                                  "ORDER BY reference").fetchall()
+    runs = [(k, after) for k, _ms, after in _own_reference_runs(tmp_path / "m.db")]
     assert runs == [(0, 0), (1, 2), (2, 2), (3, 3)]  # before and after each round; none more at close
     assert len(own) == 2 and set(closed) == {a.to_string() for a in archs[:2]}
     before, after = (levels(pd.Series(own[:k])).iloc[-1] / statistics.median([300.0] * 3 + own[:k]) for k in (1, 2))
@@ -85,12 +90,10 @@ def test_a_revalidation_round_is_corrected_between_the_reference_runs_around_it(
 def test_revalidation_compares_and_logs_the_values_of_the_closed_round(tmp_path):
     from search.analytic import AnalyticLatencyModel
     from search.caches import MeasurementCache
-    from search.device_measurer import DeviceMeasurer
     from search.oracle import LatencyOracle
 
     archs = SearchSpace.default().sample(2, seed=6)
-    device = DeviceMeasurer(DeviceSpec(), db=tmp_path / "m.db", resolution=32, num_classes=10, settings=FAST,
-                            drift_every=2)
+    device = _measurer(tmp_path)
     log = tmp_path / "measurements.jsonl"
     oracle = LatencyOracle(AnalyticLatencyModel(32), device, MeasurementCache(log, device.key()))
     try:
