@@ -42,7 +42,7 @@ DEFAULT_REFERENCE = "mnasnet-b1"
 SLOW_FACTOR = 1.5
 RETRIES = 2
 PAUSE_S = (2.0, 5.0)
-REFERENCE_PROCESSES = 3
+REFERENCE_PROCESSES = 3  # mnas_pred.noise_floor.drift_corrected_floor replays campaigns with as many
 
 
 def process_medians(m: Measurement) -> list[float]:

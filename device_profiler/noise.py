@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mnas_pred.noise_floor import back_to_back_floor, noise_floor, pooled_sentence, sentence
+from mnas_pred.noise_floor import back_to_back_floor, drift_corrected_floor, noise_floor, pooled_sentence, sentence
 
 STEAL_WARN = 0.05  # a run set during which the VM lost more than this share of CPU time is flagged
 STEAL_REMEASURE = 0.10  # ... and above this share it is taken again (device_profiler.local)
@@ -135,6 +135,10 @@ class NoiseReport:
     # 1, the figures above): {"repeats", "ceiling_within_10pct", "ceiling_within_5pct", "mape_floor"}
     pooled: dict = field(default_factory=dict)
     runtime: str = ""  # "onnxruntime 1.20.1, cpu", "litert ..., gpu"
+    # the pooled figures for drift-corrected labels (the processes replayed as a campaign with a
+    # reference every `every` measurements; mnas_pred.noise_floor.drift_corrected_floor): what
+    # fit-predictor trains and is scored on by default. {} when the check is too short.
+    drift_corrected: dict = field(default_factory=dict)
 
     def sentence(self) -> str:
         return sentence({"spread": self.spread, "ceiling_within_10pct": self.ceiling_within_10pct,
@@ -156,17 +160,31 @@ class NoiseReport:
                 f"independent: {100 * p['ceiling_within_10pct']:.0f}%, {100 * p['ceiling_within_5pct']:.0f}%, "
                 f"{100 * p['mape_floor']:.1f}%)")
 
+    def corrected_sentence(self, default_every: int | None = None) -> str:
+        """"drift-corrected, a reference every 5 measurements (the default): expect ..." ("" without figures)."""
+        c = self.drift_corrected
+        if not c:
+            return ""
+        label = (f"drift-corrected as fit-predictor trains, --drift-every {c['every']}"
+                 f"{' (the default)' if c['every'] == default_every else ''} and {c['repeats']} process(es) a "
+                 f"measurement ({c['measurements']} corrected measurements, the check replayed at every phase)")
+        return pooled_sentence(c, label) + (" (optimistic: the check's processes are shorter than a profiled "
+                                            "model's, so its references come sooner)")
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["summary"] = self.sentence()
+        if self.drift_corrected:
+            d["drift_corrected"]["summary"] = self.corrected_sentence()
         if self.pooled.get("repeats", 1) > 1:
             d["pooled"]["summary"] = self.pooled_sentence()
         return d
 
 
 def summarize(device: str, reference: str, resolution: int, threads: int, medians: list[float], cvs: list[float],
-              seconds: float, machine: dict | None = None, repeats: int = 1) -> NoiseReport:
-    """The report of process medians ``medians``: for one process, and pooled from ``repeats``."""
+              seconds: float, machine: dict | None = None, repeats: int = 1, drift_every: int = 0) -> NoiseReport:
+    """The report of process medians ``medians``: for one process, pooled from ``repeats``, and
+    drift-corrected with a reference every ``drift_every`` measurements (0: not)."""
     floor = noise_floor(medians, repeats)
     if floor.get("pooled") and (back_to_back := back_to_back_floor(medians, repeats)):
         floor["pooled"]["back_to_back"] = back_to_back
@@ -178,16 +196,19 @@ def summarize(device: str, reference: str, resolution: int, threads: int, median
         ceiling_within_10pct=floor["ceiling_within_10pct"], ceiling_within_5pct=floor["ceiling_within_5pct"],
         mape_floor=floor["mape_floor"], machine=machine or {},
         pooled=floor.get("pooled") or {"repeats": 1, **{k: floor[k] for k in POOLED_KEYS}},
+        drift_corrected=drift_corrected_floor(medians, repeats, drift_every),
     )
 
 
 def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, reference: str = "mnasnet-b1",
                  resolution: int = 224, num_classes: int = 1000, threads: int = 1, runs: int = 20, warmup: int = 5,
-                 repeats: int = 1, progress: Callable[[int, float], None] | None = None) -> NoiseReport:
+                 repeats: int = 1, drift_every: int = 0,
+                 progress: Callable[[int, float], None] | None = None) -> NoiseReport:
     """Time ``reference`` on ``device`` in separate processes (one ``time_model`` call each: a
     fresh worker on the local device, a fresh ``onnxruntime_perf_test`` on a phone) until
     ``seconds`` have passed and at least ``min_processes`` ran; see :class:`NoiseReport` (its
-    ``pooled`` figures: a measurement that is the median of ``repeats`` processes). The
+    ``pooled`` figures: a measurement that is the median of ``repeats`` processes; its
+    ``drift_corrected`` ones: such measurements with a reference every ``drift_every``). The
     reference is in the device's own model format (ONNX, or .tflite for LiteRT)."""
     from device_profiler.formats import open_model_files
     from device_profiler.stats import effective_samples
@@ -213,6 +234,6 @@ def check_device(device, *, seconds: float = 30.0, min_processes: int = 5, refer
                 progress(len(medians), time.perf_counter() - start)
         elapsed = time.perf_counter() - start
     machine = machine_readings(stat_before) if info.kind == "local" else {}
-    report = summarize(info.key, reference, resolution, threads, medians, cvs, elapsed, machine, repeats)
+    report = summarize(info.key, reference, resolution, threads, medians, cvs, elapsed, machine, repeats, drift_every)
     report.runtime = f"{info.runtime} {info.runtime_version}, {info.accelerator}"
     return report

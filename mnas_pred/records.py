@@ -16,6 +16,11 @@ from typing import Literal
 
 from mnas_pred.errors import DeviceError, MnasPredError
 
+#: profile-device --drift-every (and what check-device replays): the reference network re-timed
+#: after every 5 models, because the machine's speed moves within seconds (README, "Why a
+#: reference every 5 models").
+DRIFT_EVERY = 5
+
 
 @dataclass(frozen=True)
 class MeasureSettings:

@@ -23,6 +23,7 @@ from mnas_pred.cli._app import (
     print_json,
 )
 from mnas_pred.limits import check_local_threads, option_callback
+from mnas_pred.records import DRIFT_EVERY
 
 
 @app.command("check-device")
@@ -37,6 +38,10 @@ def check_device(
         "--repeats", callback=option_callback("repeats"),
         help="Also give the ceiling for a measurement pooled from this many processes, as profile-device "
              "--repeats takes it (default: profile-device's default).")] = None,
+    drift_every: Annotated[int, typer.Option(
+        "--drift-every", min=0,
+        help="Also give the ceiling for drift-corrected labels, the processes replayed as a profile-device "
+             "campaign with a reference every this many measurements (0 = not).")] = DRIFT_EVERY,
     resolution: ResolutionOption = None,
     runtime: RuntimeOption = "ort",
     accelerator: AcceleratorOption = "cpu",
@@ -70,6 +75,15 @@ def check_device(
     The device is chosen as profile-device chooses it (--serial, --ssh, --runtime litert with
     --benchmark-model, --accelerator gpu); with LiteRT the reference is converted to .tflite once
     (cached).
+
+    fit-predictor trains on drift-corrected labels (profile-device re-times the reference every
+    --drift-every models and divides each measurement by the level interpolated between the
+    reference runs around it). The third line replays the check's processes as such a campaign
+    of one network: measurements of --repeats processes, a reference run of 3 processes every
+    --drift-every measurements, each measurement corrected as fit-predictor corrects it. Where the
+    machine's speed moves more slowly than the references come, this ceiling is higher than the
+    back-to-back one; where the references' own noise dominates, lower. It needs a check of about
+    100 processes or more (--seconds 60 on a slow device).
     """
     from device_profiler import open_device
     from device_profiler.noise import check_device as run_check
@@ -85,12 +99,13 @@ def check_device(
     pooled_from = repeats or default_repeats
     with open_device(spec) as device:
         report = run_check(device, seconds=seconds, min_processes=min_processes, resolution=res, threads=threads,
-                           runs=runs, repeats=pooled_from)
+                           runs=runs, repeats=pooled_from, drift_every=drift_every)
     if json_out:
         print_json(report.as_dict())
         return
     lines = [f"{report.device} ({report.runtime}), {res}x{res}, {threads} thread(s), {report.seconds:.0f} s:",
              f"one process per network: {report.sentence()}", report.pooled_sentence(default_repeats),
+             report.corrected_sentence(DRIFT_EVERY),
              f"median CV inside one process {100 * report.within_process_cv:.1f}%"
              + (f"; during the check: {_machine(report.machine)}" if report.machine else "")]
     for line in filter(None, lines):  # whole lines, never wrapped: they are read and grepped

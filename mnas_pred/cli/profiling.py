@@ -31,6 +31,7 @@ from mnas_pred.cli._app import (
 from mnas_pred.cli._progress import PlainProgress, progress_display
 from mnas_pred.errors import MnasPredError
 from mnas_pred.limits import check_local_threads, option_callback
+from mnas_pred.records import DRIFT_EVERY
 
 DEFAULT_DB = Path("measurements.db")
 
@@ -138,7 +139,7 @@ def profile_device(
     warmup: Annotated[int, typer.Option("--warmup", help="Warm-up runs before timing.", callback=option_callback("warmup"))] = 10,
     profile_runs: Annotated[int, typer.Option("--profile-runs", callback=option_callback("profile_runs"), help="Runs of the separate profiled session (per-layer times; 0 = none).")] = 10,
     repeats: Annotated[int, typer.Option("--repeats", callback=option_callback("repeats"), help="Independent run sets per model, each a fresh process, pooled (the profile is taken once). 3 averages out the ~6% process-to-process drift of a shared VM; 1 is ~1.5x faster. Part of the settings a store resumes by: a store measured with another value is measured again.")] = 3,
-    drift_every: Annotated[int, typer.Option("--drift-every", min=0, help="Re-measure a reference model (MnasNet-B1) after this many models to record the machine's drift, which fit-predictor corrects (0 = never). The machine's speed moves within seconds: on a 2-core VM the drift correction took a predictor from 89% to 96% of held-out networks within ±10% with a reference every 5 models, and did nothing with one every 25 (README), and cost little: 1,744 models an hour against 1,824.")] = 5,
+    drift_every: Annotated[int, typer.Option("--drift-every", min=0, help="Re-measure a reference model (MnasNet-B1) after this many models to record the machine's drift, which fit-predictor corrects (0 = never). The machine's speed moves within seconds: on a 2-core VM the drift correction took a predictor from 89% to 96% of held-out networks within ±10% with a reference every 5 models, and did nothing with one every 25 (README), and cost little: 1,744 models an hour against 1,824.")] = DRIFT_EVERY,
     seed: Annotated[int, typer.Option("--seed", callback=option_callback("seed"), help="Sampling seed: the same seed samples the same architectures, so a re-run resumes.")] = 0,
     resolution: ResolutionOption = None,
     space: SpaceOption = None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,7 @@ def test_check_device_locally(capsys):
     assert out["processes"] == 3 and len(out["process_medians_ms"]) == 3 and out["device"].startswith("local:")
     assert 0 <= out["ceiling_within_10pct"] <= 1 and out["summary"].startswith("run-to-run spread")
     assert "load1" in out["machine"]
+    assert out["drift_corrected"] == {}  # 3 processes: too few to replay a campaign
 
 
 def test_check_device_on_the_fake_phone(fake_android, capsys):
@@ -114,3 +117,27 @@ def test_local_device_remeasures_a_run_set_with_heavy_steal(onnx_models, monkeyp
         raw = dev.time_model(onnx_models[0].path, MeasureSettings(warmup=1, runs=3, profile_runs=2))
         assert raw.metadata["machine"] == {"steal": 0.0, "remeasured_for_steal": 1}
         assert not list(Path(dev.workdir).glob("profile_*.json"))  # nothing left behind
+
+
+def test_drift_corrected_ceiling_replays_the_check_as_a_campaign():
+    """A machine whose speed steps slowly is corrected by the references (the ceiling rises above
+    the back-to-back one); references that carry noise of their own add it (a flat noisy machine
+    corrects to no better than uncorrected)."""
+    # slow steps, no process noise (the levels are running medians of 5 reference runs: a step is
+    # followed once 3 of them see it, so it must outlast about 3 x 18 processes)
+    steps = [10.0] * 150 + [11.5] * 150 + [10.0] * 150
+    slow = noise.summarize("d", "mnasnet-b1", 224, 1, steps, [0.01], 30, repeats=3, drift_every=5)
+    corrected, b2b = slow.drift_corrected, slow.pooled["back_to_back"]
+    assert corrected["every"] == 5 and corrected["repeats"] == 3 and corrected["measurements"] >= 100
+    assert corrected["mape_floor"] < b2b["mape_floor"] / 2 and corrected["ceiling_within_5pct"] > b2b["ceiling_within_5pct"]
+    line = slow.corrected_sentence(5)
+    assert line.startswith("drift-corrected as fit-predictor trains, --drift-every 5 (the default) and 3 process(es)")
+    assert "expect ±10% accuracy <= " in line and slow.as_dict()["drift_corrected"]["summary"] == slow.corrected_sentence()
+    rng = random.Random(0)
+    flat = [10 * math.exp(rng.gauss(0, 0.05)) for _ in range(160)]  # independent process noise only
+    noisy = noise.summarize("d", "mnasnet-b1", 224, 1, flat, [0.05], 30, repeats=3, drift_every=5)
+    assert noisy.drift_corrected["mape_floor"] >= 0.9 * noisy.pooled["back_to_back"]["mape_floor"]
+    # too short a check, or no references: no figure and no line
+    short = noise.summarize("d", "mnasnet-b1", 224, 1, steps[:35], [0.01], 30, repeats=3, drift_every=5)
+    assert short.drift_corrected == {} and short.corrected_sentence() == ""
+    assert noise.summarize("d", "mnasnet-b1", 224, 1, steps, [0.01], 30, repeats=3).drift_corrected == {}
