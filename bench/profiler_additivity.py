@@ -120,17 +120,21 @@ def write_report(report: dict, args) -> None:
     lines = ["# Per-layer sum / end-to-end", "",
              f"{report['when']}, {report['machine']['cpu']} ({report['machine']['cpus']} CPUs), {args.models} networks "
              f"(seed {args.seed}), {args.resolution}x{args.resolution}. `uptime` at start: {report['machine']['uptime']}", "",
-             "| tree | threads | median | p10 | p90 | worst | within 5% | within 15% | paired raw (median) | paired corrected (median) | state (median) | load before -> after | models/h |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| tree | threads | median | p10 | p90 | worst | within 5% | within 15% | paired raw (median) | paired calibrated (median) | paired corrected (median) | pool us/section (median) | state (median) | load before -> after | models/h |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in report["runs"]:
         d = r["ratio"]
-        pr, pc, st = (r.get(k, {}).get("median") for k in ("paired_ratio_raw", "paired_ratio", "state_ratio"))
+        pr, pk, pc, st = (r.get(k, {}).get("median")
+                          for k in ("paired_ratio_raw", "paired_ratio_calibrated", "paired_ratio", "state_ratio"))
         lines.append(f"| {r['label']} | {r['threads']} | {d['median']:.3f} | {d['p10']:.3f} | {d['p90']:.3f} | {d['worst']:.3f} | "
-                     f"{d['within_5pct']}/{d['n']} | {d['within_15pct']}/{d['n']} | {_fmt(pr)} | {_fmt(pc)} | {_fmt(st)} | "
+                     f"{d['within_5pct']}/{d['n']} | {d['within_15pct']}/{d['n']} | {_fmt(pr)} | {_fmt(pk)} | {_fmt(pc)} | "
+                     f"{_fmt(r.get('pool_us_per_section_median'))} | {_fmt(st)} | "
                      f"{r['load_before'][0]:.2f} -> {r['load_after'][0]:.2f} | {r['models_per_hour']} |")
     lines += ["", "ratio = per-layer sum (every profiled node, layers and between_layers) / end-to-end median of the "
-              "same measurement. paired = profile / unprofiled run right before it (same machine state), raw and after "
-              "removing the profiler's per-node overhead; state = unprofiled runs during profiling / end-to-end runs.", "",
+              "same measurement. paired = profile / unprofiled run right before it (same machine state): raw, after "
+              "removing the profiler's per-node overhead calibrated on trivial nodes (calibrated), and after every correction "
+              "(corrected; with several threads this includes the pool overhead per parallel section, measured against those "
+              "unprofiled runs, so it is 1 by construction there); state = unprofiled runs during profiling / end-to-end runs.", "",
               f"`uptime` at the end: {report['machine_after']['uptime']}", ""]
     for r in report["runs"]:
         lines += [f"Per layer group, {r['label']}, {r['threads']} thread(s): share of end-to-end (median) and "
@@ -179,6 +183,11 @@ def main() -> None:
                 if profiles:
                     run["paired_ratio_raw"] = distribution([p["paired_ratio_raw"] for p in profiles])
                     run["paired_ratio"] = distribution([p["paired_ratio"] for p in profiles])
+                    if all("paired_ratio_calibrated" in p for p in profiles):  # trees from before the pool overhead lack it
+                        run["paired_ratio_calibrated"] = distribution([p["paired_ratio_calibrated"] for p in profiles])
+                    pool = [r["overhead_us"]["per_parallel_section"] for r in rows
+                            if "per_parallel_section" in (r["overhead_us"] or {})]
+                    run["pool_us_per_section_median"] = statistics.median(pool) if pool else None
                     run["state_ratio"] = distribution([p["state_ratio"] for p in profiles])
                     run["overhead_us_median"] = statistics.median(r["overhead_us"]["one_input"] for r in rows if r["overhead_us"])
                 run["per_layer"] = per_layer(rows)

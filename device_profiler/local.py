@@ -339,6 +339,9 @@ class LocalDevice(Device):
         records, runs = trace.kernel_records(trace.load_trace(profile), drop_first_runs=warmup)
         profile.unlink(missing_ok=True)
         overhead = self._profiler_overhead_us(result, warmup, settings.threads)
+        paired = [float(x) for x in result.get("paired_ms") or []]
+        if settings.threads > 1:  # profiling slows the pool's parallel sections too (trace.pool_overhead_us)
+            overhead = {**overhead, "per_parallel_section": trace.pool_overhead_us(records, overhead, dict(enumerate(paired)))}
         on_cpu = result.get("profile_on_cpu") or []
         raw_totals, nodes_per_run = trace.run_totals_ms(records), len(records) / max(runs, 1)
         events, runs, dropped, combined = drop_preempted_runs(trace.subtract_overhead(records, overhead), runs, on_cpu,
@@ -350,7 +353,6 @@ class LocalDevice(Device):
             # away good end-to-end samples for want of a profile.
             meta["profile_missing"] = "the profiler trace held no node events"
             return [], 0, meta
-        paired = [float(x) for x in result.get("paired_ms") or []]
         # run indices count the warm-up runs, as the events' do; paired_ms[i] preceded profiled run i
         # (with one thread a preempted unprofiled run counts with its CPU time)
         kept_runs = {e[3] for e in events}
@@ -362,8 +364,6 @@ class LocalDevice(Device):
             e2e = float(np.median(effective_samples(result["samples_ms"], result.get("cpu_ms"), settings.threads)
                                   or result["samples_ms"]))
             totals = trace.run_totals_ms(events)
-            ratios_raw = [raw_totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
-            ratios = [totals.get(r, 0.0) / ms for r, ms in paired_by_run.items()]
             paired_e2e = float(np.median(list(paired_by_run.values())))
             meta["profile"] = {
                 "nodes_per_run": round(nodes_per_run, 1),
@@ -372,8 +372,11 @@ class LocalDevice(Device):
                 "paired_e2e_ms": round(paired_e2e, 4),
                 "e2e_ms": round(e2e, 4),
                 # raw profile / unprofiled run of the same moment, and the same after the overhead
-                "paired_ratio_raw": round(float(np.median(ratios_raw)), 4),
-                "paired_ratio": round(float(np.median(ratios)), 4),
+                "paired_ratio_raw": trace.paired_ratio(raw_totals, paired_by_run),
+                "paired_ratio": trace.paired_ratio(totals, paired_by_run),
+                # the same with the calibrated per-node overhead only (several threads: before the pool's)
+                "paired_ratio_calibrated": trace.paired_ratio(trace.run_totals_ms(trace.subtract_overhead(
+                    records, {**overhead, "per_parallel_section": 0})), paired_by_run),
                 # machine speed during the profile relative to the end-to-end runs (1 = same; with
                 # several threads it includes the cost of the paired runs' pool not spinning)
                 "state_ratio": round(paired_e2e / e2e, 4),

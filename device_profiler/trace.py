@@ -21,7 +21,9 @@ node for one input and ~0.3 µs per further input on the development machines, a
 224x224 network that is 3-9% of a run. :func:`overhead_from_calibration` measures it on a model of
 trivial nodes (:func:`calibration_model`), profiled once per device (a constant of the machine and
 runtime, not of the model), and
-:func:`subtract_overhead` removes it node by node, by the node's input count.
+:func:`subtract_overhead` removes it node by node, by the node's input count. With several
+threads profiling also slows every parallel section the node hands to the intra-op pool, by an
+amount the trivial nodes do not show (:func:`pool_overhead_us`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ KERNEL_SUFFIX = "_kernel_time"
 BETWEEN_LAYERS = "between_layers"
 UNMAPPED = BETWEEN_LAYERS  # the old name of the bucket, kept for callers
 
-# A node event: (node_name, op_type, dur_us, run_index); with the input count appended when
-# the overhead correction needs it (kernel_records).
+# A node event: (node_name, op_type, dur_us, run_index); with the input count and the parallel
+# sections appended when the overhead correction needs them (kernel_records).
 NodeEvent = tuple[str, str, float, int]
 
 
@@ -57,9 +59,11 @@ def load_trace(path_or_text: str | Path) -> list[dict]:
 
 
 def kernel_records(events: list[dict], drop_first_runs: int = 1) -> tuple[list[tuple], int]:
-    """Per-node kernel times ``(node_name, op_type, dur_us, run_index, n_inputs)`` in execution
-    order, with the first ``drop_first_runs`` runs dropped; also returns the number of runs kept.
-    ``n_inputs`` is the number of inputs the profiler described (0 when the trace has no shapes)."""
+    """Per-node kernel times ``(node_name, op_type, dur_us, run_index, n_inputs, sections)`` in
+    execution order, with the first ``drop_first_runs`` runs dropped; also returns the number of
+    runs kept. ``n_inputs`` is the number of inputs the profiler described (0 when the trace has no
+    shapes); ``sections`` the parallel sections the node handed to the intra-op pool (0 with one
+    thread, or when the trace does not say)."""
     runs = sorted(
         (e["ts"], e["ts"] + e.get("dur", 0))
         for e in events
@@ -79,9 +83,24 @@ def kernel_records(events: list[dict], drop_first_runs: int = 1) -> tuple[list[t
             continue
         args = e.get("args") or {}
         out.append((name[: -len(KERNEL_SUFFIX)], args.get("op_name", ""), float(e.get("dur", 0)), index,
-                    len(args.get("input_type_shape") or ())))
+                    len(args.get("input_type_shape") or ()), parallel_sections(args)))
     kept = max(len(runs) - drop_first_runs, 0) if runs else 1
     return out, kept
+
+
+def parallel_sections(args: dict) -> int:
+    """How many parallel sections a node ran on the intra-op pool: the length of
+    ``thread_scheduling_stats.main_thread.block_size`` (ONNX Runtime writes it with several threads;
+    an object, or its JSON text). 0 when absent or malformed: a trace is data, never trusted."""
+    stats = args.get("thread_scheduling_stats")
+    if isinstance(stats, str):
+        try:
+            stats = json.loads(stats)
+        except ValueError:
+            return 0
+    main = stats.get("main_thread") if isinstance(stats, dict) else None
+    blocks = main.get("block_size") if isinstance(main, dict) else None
+    return len(blocks) if isinstance(blocks, list) else 0
 
 
 def node_events(events: list[dict], drop_first_runs: int = 1) -> tuple[list[NodeEvent], int]:
@@ -208,13 +227,39 @@ def overhead_from_calibration(records: list[tuple], clean_runs: set[int] | None 
 
 
 def subtract_overhead(records: list[tuple], overhead: dict) -> list[NodeEvent]:
-    """Node events with the profiler's per-node overhead removed (never below 0)."""
+    """Node events with the profiler's per-node overhead removed (never below 0), and, where
+    ``overhead`` has it, its cost per parallel section (:func:`pool_overhead_us`)."""
     d1, extra = float(overhead.get("one_input", 0.0)), float(overhead.get("per_extra_input", 0.0))
+    per_section = float(overhead.get("per_parallel_section", 0.0))
     out = []
     for name, op, dur, run, *rest in records:
         n_inputs = rest[0] if rest else 1
-        out.append((name, op, max(dur - d1 - extra * max(n_inputs - 1, 0), 0.0), run))
+        sections = rest[1] if len(rest) > 1 else 0
+        out.append((name, op, max(dur - d1 - extra * max(n_inputs - 1, 0) - per_section * sections, 0.0), run))
     return out
+
+
+def pool_overhead_us(records: list[tuple], overhead: dict, paired_ms: dict[int, float]) -> float:
+    """With several threads, what profiling adds to every parallel section beyond the per-node
+    overhead of :func:`calibration_model` (whose nodes are too small to reach the pool): per run,
+    the profile's excess over the unprofiled run right before it (``paired_ms``: run index -> ms),
+    per section; the median over runs, never negative. Measured, not calibrated: it is a matter
+    of how the pool's sleeping worker is woken (2-core Intel Xeon VM: 10-14 us a section on three
+    networks, 2.6-5.3 on a chain of Relu nodes), which a fixed model of trivial nodes does not see.
+    The per-layer times then add up to the unprofiled run by construction; ``paired_ratio_calibrated``
+    in the metadata keeps what the calibration alone made of it."""
+    corrected = subtract_overhead(records, {k: v for k, v in overhead.items() if k != "per_parallel_section"})
+    totals, sections = run_totals_ms(corrected), defaultdict(int)
+    for record in records:
+        sections[record[3]] += record[5] if len(record) > 5 else 0
+    per_run = [(totals[r] - paired_ms[r]) * 1000.0 / sections[r]
+               for r in totals if sections[r] > 0 and paired_ms.get(r, 0) > 0]
+    return round(max(statistics.median(per_run), 0.0), 4) if per_run else 0.0
+
+
+def paired_ratio(totals: dict[int, float], paired_ms: dict[int, float]) -> float:
+    """Median over runs of a profile's total / the unprofiled run right before it (run index -> ms)."""
+    return round(float(statistics.median([totals.get(r, 0.0) / ms for r, ms in paired_ms.items()])), 4)
 
 
 def state_scale(paired_ms, reference_ms: float) -> float:

@@ -15,9 +15,9 @@ from mnas_pred.records import MeasureSettings
 from tests.device_profiler.conftest import ARCHS
 
 
-def _profile(path, prefix, runs=4, drop=1):
+def _profile(path, prefix, runs=4, drop=1, threads=1):
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = threads
     so.enable_profiling = True
     so.profile_file_prefix = str(prefix)
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
@@ -65,6 +65,49 @@ def test_overhead_correction_by_input_count():
     assert trace.state_scale([], 2.0) == 1.0
 
 
+def test_pool_overhead_is_removed_per_parallel_section():
+    # two runs of two nodes; run 3 has 3 sections and is 30 us over its unprofiled run after the
+    # per-node overhead (1 us a node), run 4 has 3 sections and 60 us over: median 15 us a section
+    records = [("a", "Conv", 40.0, 3, 1, 2), ("b", "Relu", 22.0, 3, 1, 1),
+               ("a", "Conv", 60.0, 4, 1, 2), ("b", "Relu", 32.0, 4, 1, 1)]
+    over = {"one_input": 1.0, "per_extra_input": 0.0}
+    per_section = trace.pool_overhead_us(records, over, {3: 0.030, 4: 0.030})
+    assert per_section == pytest.approx(15.0)
+    fixed = trace.subtract_overhead(records, {**over, "per_parallel_section": per_section})
+    assert [e[2] for e in fixed] == pytest.approx([9.0, 6.0, 29.0, 16.0])
+    # faster than the unprofiled run, no sections, or no paired run: nothing to remove
+    assert trace.pool_overhead_us(records, over, {3: 1.0}) == 0.0
+    assert trace.pool_overhead_us([r[:5] + (0,) for r in records], over, {3: 0.01, 4: 0.01}) == 0.0
+    assert trace.pool_overhead_us(records, over, {}) == 0.0
+    assert trace.paired_ratio({3: 3.0, 4: 1.0}, {3: 2.0, 4: 1.0}) == 1.25
+
+
+@pytest.mark.parametrize("stats", [None, "not json", "[1]", {"main_thread": "x"}, {"main_thread": {"block_size": 3}}])
+def test_malformed_scheduling_stats_count_no_sections(stats):
+    assert trace.parallel_sections({"thread_scheduling_stats": stats}) == 0
+    assert trace.parallel_sections({"thread_scheduling_stats": {"main_thread": {"block_size": [1, 4]}}}) == 2
+
+
+def test_parallel_sections_are_read_from_a_real_two_thread_profile(tmp_path):
+    from onnx import TensorProto, helper
+
+    from mnas_pred.threads import allowed_cpus
+
+    if len(allowed_cpus()) < 2:
+        pytest.skip("needs two cores")
+    shape = [1, 32, 56, 56]  # large enough for ONNX Runtime to split an element-wise node
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "relu.onnx"
+    path.write_bytes(model.SerializeToString())
+    one, _ = _profile(path, tmp_path / "one", threads=1)
+    two, _ = _profile(path, tmp_path / "two", threads=2)
+    assert {r[5] for r in one} == {0} and all(r[5] >= 1 for r in two)
+
+
 def test_calibration_model_measures_a_small_positive_overhead(tmp_path):
     path = tmp_path / "cal.onnx"
     path.write_bytes(trace.calibration_model(20))
@@ -101,3 +144,6 @@ def test_two_threads_relate_the_profile_to_paired_runs(onnx_models):
     # profile is related to an unprofiled run of the same moment: ratios, not milliseconds
     p = raw.metadata["profile"]
     assert 0.3 < p["paired_ratio"] < 3 and p["state_ratio"] > 0 and raw.profiled_runs >= 1
+    # what profiling adds to the pool's parallel sections is measured against those runs and removed
+    assert raw.metadata["profiler_overhead_us"]["per_parallel_section"] >= 0
+    assert abs(p["paired_ratio"] - 1) <= abs(p["paired_ratio_calibrated"] - 1) + 0.05
