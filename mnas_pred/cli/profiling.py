@@ -224,6 +224,10 @@ def _print_summary(report, total_stored: int, *, db: Path, res: int, settings, r
         console.print(summary["noise_floor"]["summary"] + " (a dedicated 30 s check: mnas-pred check-device)",
                       markup=False, highlight=False)
     _print_layer_ratios(summary["layer_sum_ratio"])
+    if summary["layer_sum_ratio"] and settings.threads > 1 and report.device.kind == "local":
+        console.print("  (several threads: matched by construction; profiling's cost per parallel section is measured against "
+                      "unprofiled runs and removed; run_metadata.profile.paired_ratio_calibrated keeps what is left without it)",
+                      markup=False, highlight=False)
 
 
 def _run_summary(report, *, db: Path, res: int, settings, ratios: list[float]) -> dict:

@@ -70,6 +70,19 @@ def test_profile_resume_and_export(tmp_path):
     assert res.returncode == 0 and "3 measurements" in res.stdout
 
 
+def test_two_threads_say_the_sums_match_by_construction(tmp_path):
+    from mnas_pred.threads import allowed_cpus
+
+    if len(allowed_cpus()) < 2:
+        pytest.skip("needs two cores")
+    res = run(*PROFILE, "-n", "1", "--threads", "2", "--db", str(tmp_path / "m.db"))
+    assert res.returncode == 0, res.stderr
+    assert "per-layer sum / end-to-end" in res.stdout and "matched by construction" in res.stdout
+    with sqlite3.connect(tmp_path / "m.db") as c:
+        meta = json.loads(c.execute("SELECT run_metadata FROM measurements").fetchone()[0])
+    assert meta["profiler_overhead_us"]["per_parallel_section"] >= 0 and "paired_ratio_calibrated" in meta["profile"]
+
+
 def test_progress_in_a_log_file_is_one_line_per_model_as_it_happens(tmp_path):
     """Output to a file or pipe: no progress bar that shows only at the end, but a flushed line per
     model on stdout (stderr stays for the one-line error of a failed run)."""
