@@ -36,13 +36,12 @@ from pathlib import Path
 from device_profiler._base import Device
 from device_profiler.model_files import ModelFiles
 from device_profiler.protocol import measure_model
-from mnas_pred.records import DeviceInfo, Measurement, MeasureSettings
+from mnas_pred.records import REFERENCE_PROCESSES, DeviceInfo, Measurement, MeasureSettings
 
 DEFAULT_REFERENCE = "mnasnet-b1"
 SLOW_FACTOR = 1.5
 RETRIES = 2
 PAUSE_S = (2.0, 5.0)
-REFERENCE_PROCESSES = 3  # mnas_pred.noise_floor.drift_corrected_floor replays campaigns with as many
 
 
 def process_medians(m: Measurement) -> list[float]:

@@ -340,8 +340,9 @@ class LocalDevice(Device):
         profile.unlink(missing_ok=True)
         overhead = self._profiler_overhead_us(result, warmup, settings.threads)
         paired = [float(x) for x in result.get("paired_ms") or []]
+        calibrated = trace.run_totals_ms(trace.subtract_overhead(records, overhead))  # the per-node overhead only
         if settings.threads > 1:  # profiling slows the pool's parallel sections too (trace.pool_overhead_us)
-            overhead = {**overhead, "per_parallel_section": trace.pool_overhead_us(records, overhead, dict(enumerate(paired)))}
+            overhead = {**overhead, "per_parallel_section": trace.pool_overhead_us(records, calibrated, dict(enumerate(paired)))}
         on_cpu = result.get("profile_on_cpu") or []
         raw_totals, nodes_per_run = trace.run_totals_ms(records), len(records) / max(runs, 1)
         events, runs, dropped, combined = drop_preempted_runs(trace.subtract_overhead(records, overhead), runs, on_cpu,
@@ -375,8 +376,7 @@ class LocalDevice(Device):
                 "paired_ratio_raw": trace.paired_ratio(raw_totals, paired_by_run),
                 "paired_ratio": trace.paired_ratio(totals, paired_by_run),
                 # the same with the calibrated per-node overhead only (several threads: before the pool's)
-                "paired_ratio_calibrated": trace.paired_ratio(trace.run_totals_ms(trace.subtract_overhead(
-                    records, {**overhead, "per_parallel_section": 0})), paired_by_run),
+                "paired_ratio_calibrated": trace.paired_ratio(calibrated, paired_by_run),
                 # machine speed during the profile relative to the end-to-end runs (1 = same; with
                 # several threads it includes the cost of the paired runs' pool not spinning)
                 "state_ratio": round(paired_e2e / e2e, 4),

@@ -239,21 +239,21 @@ def subtract_overhead(records: list[tuple], overhead: dict) -> list[NodeEvent]:
     return out
 
 
-def pool_overhead_us(records: list[tuple], overhead: dict, paired_ms: dict[int, float]) -> float:
+def pool_overhead_us(records: list[tuple], calibrated_ms: dict[int, float], paired_ms: dict[int, float]) -> float:
     """With several threads, what profiling adds to every parallel section beyond the per-node
     overhead of :func:`calibration_model` (whose nodes are too small to reach the pool): per run,
-    the profile's excess over the unprofiled run right before it (``paired_ms``: run index -> ms),
-    per section; the median over runs, never negative. Measured, not calibrated: it is a matter
+    the profile's excess (``calibrated_ms``: its run totals with that per-node overhead removed)
+    over the unprofiled run right before it (``paired_ms``: run index -> ms), per section of the
+    run's ``records``; the median over runs, never negative. Measured, not calibrated: it is a matter
     of how the pool's sleeping worker is woken (2-core Intel Xeon VM: 10-14 us a section on three
     networks, 2.6-5.3 on a chain of Relu nodes), which a fixed model of trivial nodes does not see.
     The per-layer times then add up to the unprofiled run by construction; ``paired_ratio_calibrated``
     in the metadata keeps what the calibration alone made of it."""
-    corrected = subtract_overhead(records, {k: v for k, v in overhead.items() if k != "per_parallel_section"})
-    totals, sections = run_totals_ms(corrected), defaultdict(int)
+    sections: dict[int, int] = defaultdict(int)
     for record in records:
         sections[record[3]] += record[5] if len(record) > 5 else 0
-    per_run = [(totals[r] - paired_ms[r]) * 1000.0 / sections[r]
-               for r in totals if sections[r] > 0 and paired_ms.get(r, 0) > 0]
+    per_run = [(calibrated_ms[r] - paired_ms[r]) * 1000.0 / sections[r]
+               for r in calibrated_ms if sections[r] > 0 and paired_ms.get(r, 0) > 0]
     return round(max(statistics.median(per_run), 0.0), 4) if per_run else 0.0
 
 

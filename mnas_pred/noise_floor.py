@@ -42,6 +42,8 @@ from bisect import bisect_right
 from collections import Counter
 from itertools import combinations_with_replacement
 
+from mnas_pred.records import REFERENCE_PROCESSES
+
 MIN_ROBUST = 10  # fewer values: the MAD and the empirical share are too coarse to use
 MIN_EMPIRICAL = 30  # from this many, the empirical share alone (a quiet 2-core VM: two clusters of processes ~9% apart, not a normal spread)
 EXACT_LIMIT = 200_000  # even k: the multisets of k values enumerated exactly up to this many (k=2, n=600), else resampled
@@ -170,7 +172,7 @@ def back_to_back_floor(values_in_order: list[float], repeats: int) -> dict:
 
 
 def drift_corrected_floor(values_in_order: list[float], repeats: int, every: int,
-                          reference_processes: int = 3) -> dict:
+                          reference_processes: int = REFERENCE_PROCESSES) -> dict:
     """The pooled figures for drift-corrected labels: the check's processes replayed as a
     profiling campaign of one network. Consecutive processes form measurements of ``repeats``
     processes; before the first and after every ``every`` measurements come ``reference_processes``

@@ -20,6 +20,9 @@ from mnas_pred.errors import DeviceError, MnasPredError
 #: after every 5 models, because the machine's speed moves within seconds (README, "Why a
 #: reference every 5 models").
 DRIFT_EVERY = 5
+#: processes pooled into one reference run (device_profiler.drift), and what
+#: mnas_pred.noise_floor.drift_corrected_floor replays a reference run with
+REFERENCE_PROCESSES = 3
 
 
 @dataclass(frozen=True)

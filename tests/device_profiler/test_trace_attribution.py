@@ -71,14 +71,15 @@ def test_pool_overhead_is_removed_per_parallel_section():
     records = [("a", "Conv", 40.0, 3, 1, 2), ("b", "Relu", 22.0, 3, 1, 1),
                ("a", "Conv", 60.0, 4, 1, 2), ("b", "Relu", 32.0, 4, 1, 1)]
     over = {"one_input": 1.0, "per_extra_input": 0.0}
-    per_section = trace.pool_overhead_us(records, over, {3: 0.030, 4: 0.030})
+    calibrated = trace.run_totals_ms(trace.subtract_overhead(records, over))
+    per_section = trace.pool_overhead_us(records, calibrated, {3: 0.030, 4: 0.030})
     assert per_section == pytest.approx(15.0)
     fixed = trace.subtract_overhead(records, {**over, "per_parallel_section": per_section})
     assert [e[2] for e in fixed] == pytest.approx([9.0, 6.0, 29.0, 16.0])
     # faster than the unprofiled run, no sections, or no paired run: nothing to remove
-    assert trace.pool_overhead_us(records, over, {3: 1.0}) == 0.0
-    assert trace.pool_overhead_us([r[:5] + (0,) for r in records], over, {3: 0.01, 4: 0.01}) == 0.0
-    assert trace.pool_overhead_us(records, over, {}) == 0.0
+    assert trace.pool_overhead_us(records, calibrated, {3: 1.0}) == 0.0
+    assert trace.pool_overhead_us([r[:5] + (0,) for r in records], calibrated, {3: 0.01, 4: 0.01}) == 0.0
+    assert trace.pool_overhead_us(records, calibrated, {}) == 0.0
     assert trace.paired_ratio({3: 3.0, 4: 1.0}, {3: 2.0, 4: 1.0}) == 1.25
 
 
